@@ -10,9 +10,14 @@ from pathlib import Path
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
+import json
+from .synth import SIZES, SynthConfig, synthesize
+from .train import TrainConfig, train as run_training
+from .evaluate import SCENARIOS, evaluate_run, format_table, plot_scenarios
 
 # %% auto 0
-__all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'main']
+__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_settings', 'train', 'evaluate', 'run_demo',
+           'demo', 'main']
 
 # %% ../nbs/08_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -38,7 +43,91 @@ def convert(audio_dir: Param('directory of per-video audio features <video_id>.n
     print(f'wrote {out}')
 
 # %% ../nbs/08_cli.ipynb 7
-COMMANDS = {'convert': convert}
+@call_parse
+def synth(out: Param('directory to write the benchmark into', str, required=True) = None,
+          videos: Param('number of videos', int) = 1500,
+          seed: Param('random seed (the benchmark is a function of it)', int) = 0,
+          size: Param('feature sizes: tiny (visual 64x4x4) or paper (512x14x14)', str, choices=list(SIZES)) = 'tiny',
+          layout: Param('store: one features.h5; official: per-video .npy files', str, choices=['store', 'official']) = 'store',
+          overwrite: Param('replace a benchmark already in --out', store_true) = False,
+          quiet: Param('no progress bar', store_true) = False):
+    "Generate the synthetic MUSIC-AVQA benchmark (official annotation files + features)."
+    root = synthesize(out, SynthConfig(n_videos=videos, seed=seed, size=size), layout, overwrite, not quiet)
+    print(f'wrote {root}')
+
+# %% ../nbs/08_cli.ipynb 9
+def model_settings(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
+    "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
+    m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps)
+    if d_model: m['backbone_settings'] = dict(d_model=d_model, word_dim=d_model)
+    extra = json.loads(model_json) if model_json else {}
+    if not isinstance(extra, dict): raise ValueError(f'--model_json must be a JSON object, got {model_json!r}')
+    return {**m, **extra, 'backbone_settings': {**m.get('backbone_settings', {}), **extra.get('backbone_settings', {})}}
+
+# %% ../nbs/08_cli.ipynb 10
+@call_parse
+def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.json + features.h5', str, required=True) = None,
+          out: Param('run directory (resumed if it holds last.pt)', str, required=True) = None,
+          backbone: Param('backbone name (backbones.BACKBONES)', str) = 'avst',
+          method: Param('baseline: the backbone alone; ours: + RMM + AVR', str, choices=['baseline', 'ours']) = 'ours',
+          epochs: Param('epochs', int) = 30, batch_size: Param('batch size', int) = 64, lr: Param('learning rate (Adam)', float) = 1e-4,
+          lr_step: Param('epochs between x0.1 learning-rate steps', int) = 10, seed: Param('random seed', int) = 0,
+          d_model: Param('backbone width (default: the paper size, 512)', int) = None,
+          n_slots: Param('RMM slots L', int) = 75, n_steps: Param('AVR diffusion steps T', int) = 10,
+          device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto', amp: Param('auto, bf16, fp16, none', str) = 'auto',
+          num_workers: Param('DataLoader workers', int) = 0, max_steps: Param('stop after this many steps', int) = None,
+          model_json: Param('other ModelConfig fields as a JSON object', str) = None,
+          quiet: Param('no progress bars', store_true) = False):
+    "Train a model on a benchmark directory; writes the run directory."
+    cfg = TrainConfig(data=data, out=out, model=model_settings(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
+                      batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
+                      max_steps=max_steps, progress=not quiet)
+    print(f'trained {run_training(cfg)}')
+
+# %% ../nbs/08_cli.ipynb 12
+@call_parse
+def evaluate(run: Param('run directory', str, required=True) = None,
+             data: Param('benchmark directory (default: the one the run was trained on)', str) = None,
+             split: Param('split to evaluate', str, choices=['train', 'val', 'test']) = 'test',
+             scenario: Param('condition', str, choices=list(SCENARIOS)) = 'complete',
+             which: Param('checkpoint: best (by validation accuracy) or last', str, choices=['best', 'last']) = 'best',
+             ratio: Param('missing ratio for the mixed scenario', float) = 0.5, seed: Param('seed of the mixed plan', int) = 0,
+             device: Param('cpu, cuda, ...', str) = 'cpu', batch_size: Param('batch size', int) = None):
+    "Evaluate a run under a scenario; print the table and write RUN/eval/<split>-<scenario>.json."
+    res = evaluate_run(run, data, split, scenario, which=which, ratio=ratio, seed=seed, device=device, batch_size=batch_size)
+    print(format_table({f'{Path(run).name} {scenario}': res}))
+
+# %% ../nbs/08_cli.ipynb 14
+DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
+                  avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
+
+def run_demo(out='avqa_demo', videos: int = 800, epochs: int = 6, seed: int = 0, lr: float = 1e-3, progress: bool = True) -> dict:
+    "Benchmark -> AVST and AVST+RMM+AVR -> complete / audio-missing / visual-missing tables; returns them by row name."
+    out = Path(out); data = out/'data'
+    if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
+    rows = {}
+    for method, name in (('baseline', 'AVST'), ('ours', 'AVST+RMM+AVR')):
+        cfg = TrainConfig(data=str(data), out=str(out/f'avst-{method}'), model={**DEMO_MODEL, 'method': method}, epochs=epochs,
+                          lr=lr, lr_step=max(epochs - 2, 1), seed=seed, progress=progress)
+        run = run_training(cfg)
+        for scenario in ('complete', 'audio-missing', 'visual-missing'): rows[f'{name} {scenario}'] = evaluate_run(run, data, 'test', scenario)
+    return rows
+
+# %% ../nbs/08_cli.ipynb 15
+@call_parse
+def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa_demo',
+         videos: Param('videos in the benchmark', int) = 800, epochs: Param('training epochs per model', int) = 6,
+         seed: Param('random seed', int) = 0, quiet: Param('no progress bars', store_true) = False):
+    "Run the whole pipeline on the embedded benchmark and print the Table-1-style comparison."
+    import matplotlib; matplotlib.use('Agg')
+    rows = run_demo(out, videos, epochs, seed, progress=not quiet)
+    print(format_table(rows))
+    Path(out, 'demo.json').write_text(json.dumps({k: {c: v[c] for c in v if isinstance(v[c], (int, float, str))} for k, v in rows.items()}, indent=1))
+    ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
+    print(f"saved {Path(out, 'demo.json')} and {Path(out, 'comparison.png')}")
+
+# %% ../nbs/08_cli.ipynb 17
+COMMANDS = {'demo': demo, 'synth': synth, 'convert': convert, 'train': train, 'eval': evaluate}
 
 def main(argv: list[str] | None = None):
     "Entry point of `avqa-missing`: `avqa-missing COMMAND [options]`; errors print one line, not a traceback."

@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
            'STORE_FORMAT', 'STORE_VERSION', 'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question',
            'load_annotations', 'Vocab', 'encode', 'decode', 'save', 'load', 'Sampling', 'read_npy_header',
-           'sampled_segments', 'official_video_ids', 'check_official', 'convert_official', 'write_official',
-           'FeatureStore', 'row_of', 'read_audio', 'read_frames', 'read_visual', 'resolve_missing', 'AVQADataset',
-           'negative_frames', 'getitem', 'collate_avqa', 'make_loader', 'make_questions']
+           'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official',
+           'write_official', 'FeatureStore', 'row_of', 'read_audio', 'read_visual', 'read_frames', 'resolve_missing',
+           'AVQADataset', 'negative_frames', 'getitem', 'collate_avqa', 'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 8
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -164,13 +164,11 @@ def read_npy_header(path: Path, kind: str, ndim: int, n_frames: int) -> np.ndarr
     if arr.dtype.kind != 'f': raise ValueError(f'{kind} feature file {path} has dtype {arr.dtype}; expected floats')
     return arr
 
-def sampled_segments(arr: np.ndarray, path: Path, kind: str, index: np.ndarray, dtype: str) -> np.ndarray:
-    "The sampled segments of a memory-mapped file as `dtype`; NaN, Inf or values beyond `dtype`'s range are errors."
-    x = np.asarray(arr[index])  # (T, ...): only these rows are read from disk
+def sampled_segments(arr: np.ndarray, path: Path, kind: str, index: np.ndarray) -> np.ndarray:
+    "The sampled segments of a memory-mapped file; NaN or Inf is an error naming the file."
+    x = np.asarray(arr[index], dtype=np.float32)  # (T, ...): only these rows are read from disk
     if not np.isfinite(x).all(): raise ValueError(f'{kind} feature file {path} contains NaN or Inf')
-    with np.errstate(over='ignore'): y = x.astype(dtype)  # overflow -> inf, caught next
-    if not np.isfinite(y).all(): raise ValueError(f'{kind} feature file {path} has values beyond the {dtype} range')
-    return y
+    return x
 
 # %% ../nbs/00_data.ipynb 42
 def official_video_ids(audio_dir, visual_dir) -> list[str]:
@@ -190,7 +188,7 @@ def check_official(audio_dir, visual_dir, video_ids: Sequence[str], n_frames: in
     return dims['audio'][0], dims['visual']
 
 # %% ../nbs/00_data.ipynb 44
-def _store_meta(ids, sampling: Sampling, audio_dim, visual_shape, dtype, source) -> dict:
+def store_meta(ids, sampling: Sampling, audio_dim, visual_shape, dtype, source) -> dict:
     "The attributes of a store; `ids_sha1` ties a partial file to its list of videos."
     return dict(format=STORE_FORMAT, version=STORE_VERSION, n_segments=len(sampling.index), **asdict(sampling),
                 audio_dim=int(audio_dim), visual_shape=[int(s) for s in visual_shape], dtype=dtype, source=source,
@@ -219,28 +217,39 @@ def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
     return _create_store(path, ids, meta), 0
 
 # %% ../nbs/00_data.ipynb 46
-def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None, sampling: Sampling = Sampling(),
-                     dtype: str = 'float16', overwrite: bool = False, progress: bool = True, flush_every: int = 64) -> Path:
-    "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
-    out, audio_dir, visual_dir = Path(out), Path(audio_dir), Path(visual_dir)
+def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool = False, progress: bool = True,
+                flush_every: int = 64) -> Path:
+    "Write a store at `out` via `<out>.partial` (resumable); `read_video(i)` returns video i's sampled (audio, visual)."
+    out = Path(out)
     if out.exists() and not overwrite: raise FileExistsError(f'{out} already exists; use overwrite=True (--overwrite) to replace it')
-    ids = sorted(set(video_ids)) if video_ids is not None else official_video_ids(audio_dir, visual_dir)
-    audio_dim, visual_shape = check_official(audio_dir, visual_dir, ids, sampling.n_frames)
-    meta = _store_meta(ids, sampling, audio_dim, visual_shape, dtype, f'official npy: audio={audio_dir} visual={visual_dir}')
     partial = out.with_name(out.name + '.partial')
     f, start = _open_partial(partial, ids, meta)
     with f:
-        for i in tqdm(range(start, len(ids)), initial=start, total=len(ids), desc=f'convert -> {out.name}', disable=not progress):
-            for kind, d in (('audio', audio_dir), ('visual', visual_dir)):
-                path = d/f'{ids[i]}.npy'
-                arr = read_npy_header(path, kind, 2 if kind == 'audio' else 4, sampling.n_frames)
-                f[kind][i] = sampled_segments(arr, path, kind, sampling.index, dtype)
+        for i in tqdm(range(start, len(ids)), initial=start, total=len(ids), desc=f'write {out.name}', disable=not progress):
+            for kind, x in zip(('audio', 'visual'), read_video(i)):
+                with np.errstate(over='ignore'): y = np.asarray(x).astype(meta['dtype'])  # overflow -> inf, caught next
+                if not np.isfinite(y).all(): raise ValueError(f"{kind} of video {ids[i]} has NaN/Inf or values beyond the {meta['dtype']} range")
+                f[kind][i] = y
             if (i + 1) % flush_every == 0 or i + 1 == len(ids): f.flush(); f.attrs['n_done'] = i + 1; f.flush()
         f.attrs['complete'] = True
     os.replace(partial, out)  # atomic: `out` appears only when complete
     return out
 
-# %% ../nbs/00_data.ipynb 48
+# %% ../nbs/00_data.ipynb 47
+def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None, sampling: Sampling = Sampling(),
+                     dtype: str = 'float16', overwrite: bool = False, progress: bool = True, flush_every: int = 64) -> Path:
+    "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
+    audio_dir, visual_dir = Path(audio_dir), Path(visual_dir)
+    if Path(out).exists() and not overwrite: raise FileExistsError(f'{out} already exists; use overwrite=True (--overwrite) to replace it')
+    ids = sorted(set(video_ids)) if video_ids is not None else official_video_ids(audio_dir, visual_dir)
+    audio_dim, visual_shape = check_official(audio_dir, visual_dir, ids, sampling.n_frames)  # fail fast, before writing
+    meta = store_meta(ids, sampling, audio_dim, visual_shape, dtype, f'official npy: audio={audio_dir} visual={visual_dir}')
+    def read_video(i):
+        return [sampled_segments(read_npy_header(d/f'{ids[i]}.npy', kind, nd, sampling.n_frames), d/f'{ids[i]}.npy', kind, sampling.index)
+                for kind, d, nd in (('audio', audio_dir, 2), ('visual', visual_dir, 4))]
+    return write_store(out, ids, read_video, meta, overwrite, progress, flush_every)
+
+# %% ../nbs/00_data.ipynb 49
 def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Path, Path]:
     "Write `{video_id: (audio [F, Da], visual [F, C, H, W])}` in the official layout under `root`; return the two dirs."
     audio_dir, visual_dir = Path(root)/'audio', Path(root)/'visual'
@@ -248,7 +257,7 @@ def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     for vid, (a, v) in features.items(): np.save(audio_dir/f'{vid}.npy', a); np.save(visual_dir/f'{vid}.npy', v)
     return audio_dir, visual_dir
 
-# %% ../nbs/00_data.ipynb 57
+# %% ../nbs/00_data.ipynb 58
 class FeatureStore:
     "Read-only access to a feature store written by `convert_official` (or `synth`); safe across DataLoader workers."
     def __init__(self, path):
@@ -270,15 +279,15 @@ class FeatureStore:
             raise ValueError(f"{self.path} is not a version-{STORE_VERSION} feature store (format={self.meta.get('format')!r}, version={self.meta.get('version')!r})")
         if not complete: raise ValueError(f'{self.path} is an incomplete feature store (its conversion did not finish)')
         self.row = {v: i for i, v in enumerate(self.video_ids)}
-        self._h5, self._pid = None, None
+        self._h5, self._pid, self._raw, self._offsets, self._audio = None, None, None, {}, None
 
-# %% ../nbs/00_data.ipynb 58
+# %% ../nbs/00_data.ipynb 59
 def _file(self: FeatureStore) -> h5py.File:
     "This process's handle on the store, opened on first use (and again after a fork)."
     if self._h5 is None or self._pid != os.getpid(): self._h5, self._pid = h5py.File(self.path, 'r'), os.getpid()
     return self._h5
 
-def _getstate(self: FeatureStore) -> dict: return {**self.__dict__, '_h5': None, '_pid': None}  # never pickle a handle
+def _getstate(self: FeatureStore) -> dict: return {**self.__dict__, '_h5': None, '_pid': None, '_raw': None, '_audio': None}  # no handles, no caches
 
 def row_of(self: FeatureStore, video_id: str) -> int:
     "Row of `video_id` in the store; a clear error if it is absent."
@@ -289,7 +298,7 @@ FeatureStore._file, FeatureStore.__getstate__, FeatureStore.row_of = _file, _get
 FeatureStore.__len__ = lambda self: len(self.video_ids)
 FeatureStore.__repr__ = lambda self: f'FeatureStore({self.path.name}: {len(self)} videos, T={self.n_segments}, audio {self.audio_dim}, visual {self.visual_shape})'
 
-# %% ../nbs/00_data.ipynb 59
+# %% ../nbs/00_data.ipynb 60
 def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> np.ndarray:
     "Uncompressed chunks at offsets `idxs` read straight into one array (K, *chunk[1:]): no chunk cache, no selection."
     out = np.empty((len(idxs), *ds.chunks[1:]), ds.dtype)
@@ -297,23 +306,53 @@ def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> np.ndarray:
     return out
 
 def read_audio(self: FeatureStore, row: int) -> np.ndarray:
-    "Audio of one video: (T, Da), as stored (float16 by default); one chunk."
-    ds = self._file()['audio']
-    return _read_chunks(ds, [(int(row), 0, 0)])[0] if self.direct else ds[int(row)]
+    "Audio of one video: (T, Da), as stored (float16 by default); all videos' audio (~23 MB for MUSIC-AVQA) is read once per process."
+    if self._audio is None: self._audio = self._file()['audio'][()]  # (N, T, Da): small enough to keep in memory
+    return self._audio[int(row)]
 
-def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
-    "Single visual frames `(rows[k], ts[k])`: (K, C, H, W); each is one chunk read, never a whole video."
+def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
+    "Visual frames `(rows[k], ts[k])`, one chunk read each: (K, C, H, W)."
     ds = self._file()['visual']
     if self.direct: return _read_chunks(ds, [(int(r), int(t), 0, 0, 0) for r, t in zip(rows, ts)])[:, 0]
     return np.stack([ds[int(r), int(t)] for r, t in zip(rows, ts)])  # a store re-chunked by other tools
 
+FeatureStore.read_audio, FeatureStore._read_frame_chunks = read_audio, _read_frame_chunks
+
+# %% ../nbs/00_data.ipynb 62
+def _video_offset(self: FeatureStore, row: int) -> int | None:
+    "File offset of video `row`'s T visual chunks when they lie back to back (as `write_store` writes them), else None."
+    if not self.direct: return None
+    if row not in self._offsets:
+        ds = self._file()['visual']
+        info = [ds.id.get_chunk_info_by_coord((row, t, 0, 0, 0)) for t in range(self.n_segments)]
+        back_to_back = all(b.byte_offset - a.byte_offset == a.size for a, b in zip(info, info[1:]))
+        self._offsets[row] = info[0].byte_offset if back_to_back else None
+    return self._offsets[row]
+
 def read_visual(self: FeatureStore, row: int) -> np.ndarray:
-    "Visual maps of one video: (T, C, H, W); T chunks."
-    return self.read_frames([row] * self.n_segments, range(self.n_segments))
+    "Visual maps of one video: (T, C, H, W); one sequential read when its chunks lie back to back."
+    off = self._video_offset(int(row))
+    if off is None: return self._read_frame_chunks([row] * self.n_segments, range(self.n_segments))
+    out = np.empty((self.n_segments, *self.visual_shape), self._file()['visual'].dtype)
+    if os.preadv(self._fd(), [out.reshape(-1).view(np.uint8)], off) != out.nbytes: raise ValueError(f'{self.path} is truncated')
+    return out
 
-FeatureStore.read_audio, FeatureStore.read_visual, FeatureStore.read_frames = read_audio, read_visual, read_frames
+# %% ../nbs/00_data.ipynb 63
+def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
+    "Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a whole video in one read."
+    rows, ts = np.asarray(rows), np.asarray(ts)
+    if len(rows) == self.n_segments and (rows == rows[0]).all() and np.array_equal(np.sort(ts), np.arange(self.n_segments)):
+        return self.read_visual(int(rows[0]))[ts]  # all T segments of one video, in any order
+    return self._read_frame_chunks(rows, ts)
 
-# %% ../nbs/00_data.ipynb 64
+def _fd(self: FeatureStore) -> int:
+    "This process's raw file descriptor on the store (for whole-video reads)."
+    if self._raw is None or self._raw[0] != os.getpid(): self._raw = (os.getpid(), os.open(self.path, os.O_RDONLY))
+    return self._raw[1]
+
+FeatureStore._video_offset, FeatureStore.read_visual, FeatureStore.read_frames, FeatureStore._fd = _video_offset, read_visual, read_frames, _fd
+
+# %% ../nbs/00_data.ipynb 68
 MODALITIES = ('audio', 'visual')
 
 def resolve_missing(missing, n: int) -> list[str | None]:
@@ -325,15 +364,17 @@ def resolve_missing(missing, n: int) -> list[str | None]:
         raise ValueError(f"unknown missing modality {sorted(map(str, bad))}: use None, 'audio' or 'visual' (one modality at most; AVQA needs one)")
     return plan
 
-# %% ../nbs/00_data.ipynb 65
+# %% ../nbs/00_data.ipynb 69
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
-    def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None, negatives: bool = True,
+    def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None, negatives: str | bool | None = 'frames',
                  max_len: int = 14, seed: int = 0, dtype: torch.dtype | None = None):
         if not questions: raise ValueError('no questions: the split is empty')
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         if absent := sorted({q.video_id for q in questions} - set(self.store.row)):
             raise KeyError(f'{len(absent)} video(s) of these questions are not in {self.store.path}: {absent[:5]}')
+        negatives = {True: 'frames', False: None}.get(negatives, negatives)
+        if negatives not in ('video', 'frames', None): raise ValueError(f"negatives must be 'video', 'frames' or None, got {negatives!r}")
         if negatives and len(self.store) < 2: raise ValueError('negative frames need at least 2 videos in the store')
         self.questions, self.vocab, self.negatives, self.seed, self.dtype = list(questions), vocab, negatives, seed, dtype
         self.missing = resolve_missing(missing, len(self.questions))
@@ -345,12 +386,13 @@ class AVQADataset(Dataset):
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 66
+# %% ../nbs/00_data.ipynb 70
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
-    rows = rng.integers(0, len(self.store) - 1, size=T)
+    rows = rng.integers(0, len(self.store) - 1, size=1 if self.negatives == 'video' else T)
     rows += rows >= own  # uniform over the other videos
+    if self.negatives == 'video': return np.repeat(rows, T), rng.permutation(T)  # one other video, its segments shuffled
     return rows, rng.integers(0, T, size=T)
 
 def getitem(self: AVQADataset, i: int) -> dict:
@@ -365,7 +407,7 @@ def getitem(self: AVQADataset, i: int) -> dict:
 
 AVQADataset.negative_frames, AVQADataset.__getitem__ = negative_frames, getitem
 
-# %% ../nbs/00_data.ipynb 67
+# %% ../nbs/00_data.ipynb 71
 def collate_avqa(items: list[dict]) -> dict:
     "Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all -> no key."
     batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ('question', 'answer', 'qtype', 'index')}
@@ -385,7 +427,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 69
+# %% ../nbs/00_data.ipynb 73
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0, templates: Sequence[Question] = ()) -> list[Question]:
     "`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests and benchmarks."
     rng = np.random.default_rng(seed)

@@ -6,9 +6,10 @@ Both loaders serve the same questions from the same generated videos of the real
 * official pattern (the AVST / Missing-AVQA loaders): `np.load` of the whole audio and visual file of the
   question's video, keep every 6th segment, then for each of the T=10 negative frames `np.load` of one
   whole *other* video's visual file to take one frame from it;
-* ours: `convert_official` once into the float16 store, then `AVQADataset` (one audio chunk, T visual
-  chunks, T single-frame negative chunks per question), returning float16 as stored (the default; the
-  training loop casts on the device) and, for comparison, float32 cast on the CPU.
+* ours: `convert_official` once into the float16 store, then `AVQADataset` (audio from memory, the
+  video's T visual chunks in one read, T single-frame negative chunks per question), returning float16 as stored (the default; the
+  training loop casts on the device) and, for comparison, float32 cast on the CPU; negatives as the
+  default `negatives='frames'` (AVST: each negative frame from a random other video) and `'video'`.
 
 Warm: every file already in the page cache. Cold: before each sample the page cache of every benchmark
 file is dropped with posix_fadvise(DONTNEED), so each read comes from the disk (no root needed).
@@ -113,6 +114,7 @@ def main():
     vocab = Vocab.build(qs)
     ours = AVQADataset(qs, store_path, vocab)                          # default: float16 as stored, cast on the device
     ours32 = AVQADataset(qs, store_path, vocab, dtype=torch.float32)   # cast to float32 on the CPU, like the official loader
+    ours_video = AVQADataset(qs, store_path, vocab, negatives='video')  # the T negatives from one other video
     official = OfficialPattern(qs, a_dir, v_dir, ids)
     official_files = sorted(a_dir.glob('*.npy')) + sorted(v_dir.glob('*.npy'))
 
@@ -121,8 +123,10 @@ def main():
     res['official_warm'] = measure(official, order, a.budget)
     res['ours_warm'] = measure(ours, order, a.budget)
     res['ours_float32_warm'] = measure(ours32, order, a.budget)
+    res['ours_video_negatives_warm'] = measure(ours_video, order, a.budget)
     res['official_cold'] = measure(official, order, a.budget, cold_paths=official_files)
     res['ours_cold'] = measure(ours, order, a.budget, cold_paths=[store_path])
+    res['ours_video_negatives_cold'] = measure(ours_video, order, a.budget, cold_paths=[store_path])
     warm_cache([store_path])
     loader = make_loader(ours, batch_size=16, shuffle=True, num_workers=2)
     t0, n = time.perf_counter(), 0
