@@ -308,7 +308,7 @@ def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> np.ndarray:
 def read_audio(self: FeatureStore, row: int) -> np.ndarray:
     "Audio of one video: (T, Da), as stored (float16 by default); all videos' audio (~23 MB for MUSIC-AVQA) is read once per process."
     if self._audio is None: self._audio = self._file()['audio'][()]  # (N, T, Da): small enough to keep in memory
-    return self._audio[int(row)]
+    return self._audio[int(row)].copy()  # a copy: callers may modify it in place
 
 def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
     "Visual frames `(rows[k], ts[k])`, one chunk read each: (K, C, H, W)."
