@@ -101,7 +101,7 @@ def evaluate(run: Param('run directory', str, required=True) = None,
 DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
                   avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
 
-def run_demo(out='avqa_demo', videos: int = 800, epochs: int = 6, seed: int = 0, lr: float = 1e-3, progress: bool = True) -> dict:
+def run_demo(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True) -> dict:
     "Benchmark -> AVST and AVST+RMM+AVR -> complete / audio-missing / visual-missing tables; returns them by row name."
     out = Path(out); data = out/'data'
     if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
@@ -116,11 +116,12 @@ def run_demo(out='avqa_demo', videos: int = 800, epochs: int = 6, seed: int = 0,
 # %% ../nbs/08_cli.ipynb 15
 @call_parse
 def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa_demo',
-         videos: Param('videos in the benchmark', int) = 800, epochs: Param('training epochs per model', int) = 6,
-         seed: Param('random seed', int) = 0, quiet: Param('no progress bars', store_true) = False):
+         videos: Param('videos in the benchmark', int) = 1500, epochs: Param('training epochs per model', int) = 6,
+         seed: Param('random seed', int) = 0, lr: Param('learning rate (Adam; x0.1 for the last 2 epochs)', float) = 3e-3,
+         quiet: Param('no progress bars', store_true) = False):
     "Run the whole pipeline on the embedded benchmark and print the Table-1-style comparison."
     import matplotlib; matplotlib.use('Agg')
-    rows = run_demo(out, videos, epochs, seed, progress=not quiet)
+    rows = run_demo(out, videos, epochs, seed, lr, progress=not quiet)
     print(format_table(rows))
     Path(out, 'demo.json').write_text(json.dumps({k: {c: v[c] for c in v if isinstance(v[c], (int, float, str))} for k, v in rows.items()}, indent=1))
     ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')

@@ -451,8 +451,8 @@ def synthesize(out, cfg: SynthConfig = SynthConfig(), layout: str = 'store', ove
                 rows.append(question_row(ids[i], qid, t, vals, ans)); qid += 1
         (out/'annotations'/f'avqa-{split}.json').write_text(json.dumps(rows, indent=1, ensure_ascii=False))
     (out/'scenes.json').write_text(json.dumps([asdict(s) for s in scenes]))
-    (out/'synth.json').write_text(json.dumps({**asdict(cfg), 'layout': layout}, indent=1))
     _write_features(out, scenes, cfg, layout, overwrite, progress)
+    (out/'synth.json').write_text(json.dumps({**asdict(cfg), 'layout': layout}, indent=1))  # last: marks a finished benchmark
     return out
 
 # %% ../nbs/01_synth.ipynb 48
