@@ -23,7 +23,7 @@ __all__ = ['AMP_MODES', 'SAME_ON_RESUME', 'TrainConfig', 'check_train_config', '
            'open_store', 'model_settings', 'make_model', 'model_config_dict', 'save_checkpoint', 'load_checkpoint',
            'read_metrics', 'append_metrics', 'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError', 'train_step',
            'check_finite', 'predict', 'prepare_run', 'epoch_order', 'epoch_loader', 'Position', 'accumulate', 'means',
-           'checkpoint_state', 'restore', 'validate', 'setup', 'train', 'load_run']
+           'checkpoint_state', 'restore', 'validate', 'init_from', 'setup', 'train', 'load_run']
 
 # %% ../nbs/06_train.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -52,6 +52,7 @@ class TrainConfig:
     log_every: int = 10                 # steps per training record in metrics.jsonl
     progress: bool = True               # tqdm bars
     resume: bool = True                 # continue from RUN/last.pt when it exists
+    init: Optional[str] = None          # a run dir or checkpoint whose matching weights start a new run (e.g. a trained AVST for 'ours')
     def __post_init__(self): check_train_config(self)
 
 # %% ../nbs/06_train.ipynb 8
@@ -304,7 +305,17 @@ def validate(model, loader, device, amp: str, seed: int) -> dict:
 def _record(kind: str, pos: Position, optimizer, **values) -> dict:
     return dict(kind=kind, epoch=pos.epoch, step=pos.step, global_step=pos.global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 41
+# %% ../nbs/06_train.ipynb 42
+def init_from(model: nn.Module, source) -> int:
+    "Copy into `model` the tensors of checkpoint `source` (a .pt file or a run dir: its best.pt) whose names and shapes match; returns how many."
+    path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
+    src, own = load_checkpoint(path)['model'], model.state_dict()
+    hit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if not hit: raise ValueError(f'{path} shares no parameter (name and shape) with this model')
+    model.load_state_dict(hit, strict=False)
+    return len(hit)
+
+# %% ../nbs/06_train.ipynb 43
 def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     "Everything `train` needs before its loop: device, precision, run, data, model, optimizer, scheduler, scaler, position."
     device = resolve_device(cfg.device); amp = resolve_amp(cfg.amp, device); setup_backends(device, cfg.tf32)
@@ -320,12 +331,13 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)   # x0.1 every 10 epochs
     scaler = torch.amp.GradScaler(device.type, enabled=amp == 'fp16')
     pos = Position()
+    if cfg.init and not resuming: print(f'initialised {init_from(model, cfg.init)} tensors from {cfg.init}')
     if resuming:
         pos = restore(load_checkpoint(last), model, optimizer, scheduler, scaler, device)
         rewind_metrics(run, pos.epoch, pos.global_step)
     return device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
 
-# %% ../nbs/06_train.ipynb 42
+# %% ../nbs/06_train.ipynb 44
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`; returns the run directory. `build(settings) -> model` defaults to `make_model`."
     device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
@@ -356,7 +368,7 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
         save(); write_metrics_csv(run)   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
     return run
 
-# %% ../nbs/06_train.ipynb 44
+# %% ../nbs/06_train.ipynb 46
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)
