@@ -4,13 +4,12 @@
 
 # %% ../nbs/08_cli.ipynb 2
 from __future__ import annotations
-import sys
+import json, sys
 from pathlib import Path
 
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
-import json
 from .synth import SIZES, SynthConfig, synthesize
 from .train import TrainConfig, train as run_training
 from .evaluate import SCENARIOS, evaluate_run, format_table, plot_scenarios
