@@ -15,8 +15,8 @@ from .train import TrainConfig, train as run_training
 from .evaluate import SCENARIOS, evaluate_run, format_table, plot_scenarios
 
 # %% auto 0
-__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_settings', 'train', 'evaluate', 'run_demo',
-           'demo', 'main']
+__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_from_args', 'train', 'evaluate',
+           'run_demo', 'demo', 'main']
 
 # %% ../nbs/08_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -55,7 +55,7 @@ def synth(out: Param('directory to write the benchmark into', str, required=True
     print(f'wrote {root}')
 
 # %% ../nbs/08_cli.ipynb 9
-def model_settings(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
+def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
     "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
     m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps)
     if d_model: m['backbone_settings'] = dict(d_model=d_model, word_dim=d_model)
@@ -79,7 +79,7 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           init: Param('start from the matching weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
           quiet: Param('no progress bars', store_true) = False):
     "Train a model on a benchmark directory; writes the run directory."
-    cfg = TrainConfig(data=data, out=out, model=model_settings(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
+    cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
                       max_steps=max_steps, progress=not quiet, init=init)
     print(f'trained {run_training(cfg)}')
