@@ -211,13 +211,13 @@ def fill_missing(self: RMMGenerator, text: torch.Tensor, audio: Optional[torch.T
     def fill(real, miss, src, recall_fn, feat):
         out = text.new_zeros(B, T, *feat)                                     # (B, T, *feat)
         keep, gone = (~miss).nonzero().flatten(), miss.nonzero().flatten()
-        if len(keep): out[keep] = real[keep]
-        if len(gone): out[gone] = recall_fn(src[gone], text[gone])          # reads src only where it is present
+        if len(keep): out[keep] = real[keep].to(out.dtype)
+        if len(gone): out[gone] = recall_fn(src[gone], text[gone]).to(out.dtype)  # reads src only where it is present; casts under autocast
         return out
     return (fill(audio, am, visual, self.recall_audio, (self.cfg.audio_dim,)),
             fill(visual, vm, audio, self.recall_visual, self.cfg.visual_shape))
 
-# %% ../nbs/02_rmm.ipynb 66
+# %% ../nbs/02_rmm.ipynb 67
 def class_slot_usage(addr: torch.Tensor, labels: torch.Tensor, n_classes: Optional[int] = None) -> torch.Tensor:
     "Mean addressing per class: `addr` (N, L) or (N, T, L) (averaged over T), `labels` (N,) -> (K, L)."
     if addr.dim() == 3: addr = addr.mean(1)                                   # (N, L)
