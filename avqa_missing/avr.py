@@ -115,9 +115,9 @@ def q_step(sched: Schedule, f_prev: torch.Tensor, t, noise=None, generator=None)
     return _at(sched.alpha, t, f_prev).sqrt() * f_prev + _at(sched.beta, t, f_prev).sqrt() * noise
 
 
-def q_sample(sched: Schedule, f0: torch.Tensor, t, noise=None, generator=None) -> torch.Tensor:
+def q_sample(sched: Schedule, f0: torch.Tensor, t, noise=None, generator=None, check: bool = True) -> torch.Tensor:
     "Closed form of Eq. (5) (DDPM Eq. 4): f_t = sqrt(alpha_bar_t) f_0 + sqrt(1 - alpha_bar_t) eps."
-    _check_t(sched, t)
+    if check: _check_t(sched, t)                                 # reads a step tensor back from the device: skipped for drawn steps
     noise = _randn_like(f0, generator) if noise is None else noise
     return _at(sched.sqrt_alpha_bar, t, f0) * f0 + _at(sched.sqrt_one_minus_alpha_bar, t, f0) * noise
 
@@ -225,11 +225,12 @@ def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', wei
     _check_prediction(prediction)
     if weighting not in WEIGHTINGS: raise ValueError(f'unknown weighting {weighting!r}; expected one of {WEIGHTINGS}')
     if reduction not in ('mean', 'sum'): raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    if t is None: t = torch.randint(1, sched.n_steps + 1, (f0.shape[0],), generator=generator, device=f0.device)
+    drawn = t is None                                           # steps in range by construction: no check, no device sync
+    if drawn: t = torch.randint(1, sched.n_steps + 1, (f0.shape[0],), generator=generator, device=f0.device)
     elif isinstance(t, int): t = torch.full((f0.shape[0],), t, device=f0.device, dtype=torch.long)
     if t.shape != f0.shape[:1]: raise ValueError(f't must be an int or hold one step per sample, shape ({f0.shape[0]},); got {tuple(t.shape)}')
     noise = _randn_like(f0, generator) if noise is None else noise
-    ft = q_sample(sched, f0, t, noise)
+    ft = q_sample(sched, f0, t, noise, check=not drawn)
     out = eps_theta(ft, t)
     var_out = None
     if learned_variance: out, var_out = out.chunk(2, dim=1)     # (N, 2d, ...) -> 2 x (N, d, ...)

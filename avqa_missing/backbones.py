@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_backbones.ipynb 3
 from __future__ import annotations
-import math
+import importlib, math
 from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, Optional
 
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['BACKBONES', 'AVST_VARIANTS', 'check_avqa_inputs', 'QuestionFeatures', 'broadcast_question', 'AVQABackbone',
-           'register_backbone', 'make_config', 'make_backbone', 'audio_projection', 'QuestionEncoder',
+__all__ = ['BACKBONES', 'BACKBONE_MODULES', 'AVST_VARIANTS', 'check_avqa_inputs', 'QuestionFeatures', 'broadcast_question',
+           'AVQABackbone', 'register_backbone', 'make_config', 'make_backbone', 'audio_projection', 'QuestionEncoder',
            'spatial_attention', 'SpatialGrounding', 'GlobalVisual', 'MatchHead', 'match_loss', 'shuffled_negatives',
            'temporal_attention', 'TemporalGrounding', 'AVSTConfig', 'AVST', 'avst_loss', 'LateFusionConfig',
            'LateFusion']
@@ -55,6 +55,7 @@ class QuestionFeatures(NamedTuple):
     f_t: torch.Tensor                       # (B, d) sentence feature ($f_q$ in 003, $f^t$ in 000)
     words: Optional[torch.Tensor] = None    # (B, L, d_w) per-word encoder states
     mask: Optional[torch.Tensor] = None     # (B, L) True at real (non-<pad>) tokens
+    prompt: Optional[torch.Tensor] = None   # (B, d) declarative-prompt feature, for backbones that read one (TSPM's F_TPrompt)
 
 def broadcast_question(f_t: torch.Tensor, T: int) -> torch.Tensor:
     "Share the question across the T segments, batch-major: (B, d) -> (B, T, d), row b*T+t of the flat view is sample b."
@@ -67,18 +68,23 @@ class AVQABackbone(nn.Module):
     `visual_channels`, `d_model`), `uses_audio`, `uses_visual` and implement the three steps below."""
     uses_audio: bool = True
     uses_visual: bool = True
+    uses_prompt: bool = False     # True: encode_question(q_ids, prompt_ids) also encodes the declarative prompt (TSPM)
 
     def encode_question(self, q_ids: torch.Tensor) -> QuestionFeatures: raise NotImplementedError
     def encode_modalities(self, audio=None, visual=None): raise NotImplementedError   # -> (f_a, f_v), None where not given/used
     def answer(self, f_a, f_v, q: QuestionFeatures, neg_f_v=None): raise NotImplementedError  # -> (logits, aux_losses)
     def feature_shapes(self, H: int = 14, W: int = 14) -> dict: raise NotImplementedError   # per-segment shapes for a raw H x W grid
 
-    def forward(self, audio, visual, q_ids, neg_visual=None):
-        "(audio [B,T,Da], visual [B,T,C,H,W], q_ids [B,L], neg_visual) -> (logits [B, n_answers], dict of aux losses)."
+    def encode_text(self, q_ids: torch.Tensor, prompt_ids: Optional[torch.Tensor] = None) -> QuestionFeatures:
+        "`encode_question`, with the prompt ids (`batch['prompt']`) for backbones that read them; others never see them."
+        return self.encode_question(q_ids, prompt_ids) if self.uses_prompt else self.encode_question(q_ids)
+
+    def forward(self, audio, visual, q_ids, neg_visual=None, prompt_ids=None):
+        "(audio [B,T,Da], visual [B,T,C,H,W], q_ids [B,L], neg_visual, prompt_ids [B,Lp]) -> (logits [B, n_answers], dict of aux losses)."
         audio = audio if self.uses_audio else None          # an unused modality is never read
         visual, neg_visual = (visual, neg_visual) if self.uses_visual else (None, None)
         check_avqa_inputs(audio, visual, q_ids, neg_visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels)
-        q = self.encode_question(q_ids)
+        q = self.encode_text(q_ids, prompt_ids)
         f_a, f_v = self.encode_modalities(audio, visual)
         neg_f_v = None if neg_visual is None else self.encode_modalities(None, neg_visual)[1]
         return self.answer(f_a, f_v, q, neg_f_v=neg_f_v)
@@ -105,6 +111,7 @@ def check_features(self: AVQABackbone, f_a, f_v, f_t, neg_f_v=None):
 
 # %% ../nbs/04_backbones.ipynb 16
 BACKBONES: dict = {}
+BACKBONE_MODULES = {'tspm': 'avqa_missing.tspm'}   # registered by their own module, imported on first use
 
 def register_backbone(*names):
     "Class decorator: make a backbone available to `make_backbone` under each of `names`."
@@ -124,6 +131,7 @@ def make_config(config_class, variant: Optional[str] = None, **settings):
 
 def make_backbone(name: str, config=None, variant: Optional[str] = None, **settings) -> AVQABackbone:
     "Build the backbone registered as `name` from a config object or from keyword settings (+ optional variant)."
+    if name not in BACKBONES and name in BACKBONE_MODULES: importlib.import_module(BACKBONE_MODULES[name])
     if name not in BACKBONES: raise ValueError(f'unknown backbone {name!r}; registered: {sorted(BACKBONES)}')
     cls = BACKBONES[name]
     if config is not None and (settings or variant): raise ValueError('pass either config or keyword settings/variant, not both')

@@ -4,18 +4,19 @@
 
 # %% ../nbs/11_cli.ipynb 2
 from __future__ import annotations
-import json, sys
+import json, os, sys
 from pathlib import Path
 
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
 from .synth import SIZES, SynthConfig, synthesize
-from .train import TrainConfig, train as run_training
+from .train import TrainConfig, DistributedTrainingError, train as run_training
+from .extract import extract_cli
 from .evaluate import SCENARIOS, evaluate_run, format_table, plot_scenarios
 
 # %% auto 0
-__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_from_args', 'train', 'evaluate',
+__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_from_args', 'train', 'evaluate', 'extract',
            'run_demo', 'demo', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
@@ -77,12 +78,19 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           num_workers: Param('DataLoader workers', int) = 0, max_steps: Param('stop after this many steps', int) = None,
           model_json: Param('other ModelConfig fields as a JSON object', str) = None,
           init: Param('start from the matching weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
+          ckpt_every: Param('also write last.pt every this many steps', int) = None,
+          skip_nonfinite: Param('batches in a row that may be skipped on a NaN/Inf loss before stopping', int) = 0,
+          deterministic: Param('deterministic algorithms (bitwise-repeatable; slower on CUDA)', store_true) = False,
+          compile: Param('torch.compile the loss computation', store_true) = False,
+          dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
-    "Train a model on a benchmark directory; writes the run directory."
+    "Train a model on a benchmark directory; writes the run directory. Under torchrun: DistributedDataParallel, --batch_size is global."
     cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
-                      max_steps=max_steps, progress=not quiet, init=init)
-    print(f'trained {run_training(cfg)}')
+                      max_steps=max_steps, progress=not quiet, init=init, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
+                      deterministic=deterministic, compile=compile, dist_timeout=dist_timeout)
+    run = run_training(cfg)
+    if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
 
 # %% ../nbs/11_cli.ipynb 12
 @call_parse
@@ -97,7 +105,29 @@ def evaluate(run: Param('run directory', str, required=True) = None,
     res = evaluate_run(run, data, split, scenario, which=which, ratio=ratio, seed=seed, device=device, batch_size=batch_size)
     print(format_table({f'{Path(run).name} {scenario}': res}))
 
-# %% ../nbs/11_cli.ipynb 14
+# %% ../nbs/11_cli.ipynb 15
+@call_parse
+def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str, required=True) = None,
+            out: Param('the HDF5 store to write', str, required=True) = None,
+            resnet_weights: Param('torchvision ResNet-18 ImageNet weights (.pth)', str) = None,
+            vggish_weights: Param('torchvggish VGGish weights (.pth)', str) = None,
+            vggish_pca: Param('optional VGGish PCA parameters (.pth/.npz): post-processed embeddings', str) = None,
+            annotations: Param('optional directory of avqa-*.json: extract only the videos they use', str) = None,
+            device: Param('auto, cpu, cuda, ...', str) = 'auto', batch_size: Param('frames per network batch', int) = 64,
+            workers: Param('decoding processes', int) = 4,
+            on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)', str, choices=['fail', 'skip']) = 'fail',
+            n_frames: Param('seconds per video (1 frame / 1 audio example each)', int) = 60,
+            stride: Param('keep every stride-th second (AVST: 6 -> T=10)', int) = 6,
+            norm: Param('frame normalisation: music-avqa (their script) or imagenet', str, choices=['music-avqa', 'imagenet']) = 'music-avqa',
+            overwrite: Param('replace an existing store', store_true) = False,
+            quiet: Param('no progress bar', store_true) = False):
+    "Extract MUSIC-AVQA-style features (ResNet-18 14x14 maps, VGGish) from raw videos into a feature store."
+    ids = annotated_video_ids(annotations) if annotations else None
+    path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames, stride=stride, norm=norm,
+                       batch_size=batch_size, workers=workers, on_error=on_error, video_ids=ids, overwrite=overwrite, quiet=quiet)
+    print(f'wrote {path}')
+
+# %% ../nbs/11_cli.ipynb 17
 DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
                   avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
 
@@ -113,7 +143,7 @@ def run_demo(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0
     return {f'{name} {sc}': evaluate_run(run, data, 'test', sc) for name, run in (('AVST', base), ('AVST+RMM+AVR', ours))
             for sc in ('complete', 'audio-missing', 'visual-missing')}
 
-# %% ../nbs/11_cli.ipynb 15
+# %% ../nbs/11_cli.ipynb 18
 @call_parse
 def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa_demo',
          videos: Param('videos in the benchmark', int) = 1500, epochs: Param('training epochs per model', int) = 6,
@@ -127,8 +157,8 @@ def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa
     ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
     print(f"saved {Path(out, 'demo.json')} and {Path(out, 'comparison.png')}")
 
-# %% ../nbs/11_cli.ipynb 17
-COMMANDS = {'demo': demo, 'synth': synth, 'convert': convert, 'train': train, 'eval': evaluate}
+# %% ../nbs/11_cli.ipynb 20
+COMMANDS = {'demo': demo, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train, 'eval': evaluate}
 
 def main(argv: list[str] | None = None):
     "Entry point of `avqa-missing`: `avqa-missing COMMAND [options]`; errors print one line, not a traceback."
@@ -138,8 +168,9 @@ def main(argv: list[str] | None = None):
         if argv and argv[0] not in ('-h', '--help'): print(f'unknown command: {argv[0]}'); sys.exit(2)
         return
     func = COMMANDS[argv[0]].__wrapped__  # the plain function under `call_parse`
-    args = vars(anno_parser(func, prog=f'avqa-missing {argv[0]}').parse_args(argv[1:]))
+    opts = ['--' + a[2:].replace('-', '_') if a.startswith('--') and '=' not in a else a for a in argv[1:]]  # --resnet-weights = --resnet_weights
+    args = vars(anno_parser(func, prog=f'avqa-missing {argv[0]}').parse_args(opts))
     args.pop('pdb', None); args.pop('xtra', None)
     try: func(**args)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:   # OSError: missing, unwritable, full
         print(f'avqa-missing {argv[0]}: error: {e}', file=sys.stderr); sys.exit(1)

@@ -17,11 +17,13 @@ from tqdm.auto import tqdm
 
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
-           'STORE_FORMAT', 'STORE_VERSION', 'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question',
-           'load_annotations', 'Vocab', 'encode', 'decode', 'save', 'load', 'Sampling', 'read_npy_header',
-           'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official',
-           'write_official', 'FeatureStore', 'row_of', 'read_audio', 'read_visual', 'read_frames', 'resolve_missing',
-           'AVQADataset', 'negative_frames', 'getitem', 'collate_avqa', 'make_loader', 'make_questions']
+           'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'MODALITIES', 'parse_type',
+           'fill_template', 'Question', 'parse_question', 'load_annotations', 'Vocab', 'encode', 'decode', 'save',
+           'load', 'template_key', 'split_prompt', 'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling',
+           'read_npy_header', 'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store',
+           'convert_official', 'write_official', 'FeatureStore', 'row_of', 'read_audio', 'read_visual', 'read_frames',
+           'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa',
+           'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 8
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -141,6 +143,83 @@ def load(path) -> Vocab: return Vocab(json.loads(Path(path).read_text())['itos']
 Vocab.encode, Vocab.decode, Vocab.save, Vocab.load = encode, decode, save, staticmethod(load)
 
 # %% ../nbs/00_data.ipynb 37
+TEXT_PROMPTS = {  # question template (after `template_key`) -> declarative sentence; {i} = the question's i-th template value
+    # Audio
+    'Is the <Object> louder than the <Object>?': 'The {0} and the {1} are both sounding.',
+    'Is the <Object> more rhythmic than the <Object>?': 'The {0} and the {1} are both playing rhythms.',
+    'Is the <Object> playing longer than the <Object>?': 'The {0} or the {1} starts or stops playing.',
+    'Are there <Object> and <Object> sound?': 'The {0} or the {1} is sounding.',
+    'How many musical instruments were heard throughout the video?': 'A new musical instrument starts to sound.',
+    'Is there a <Object> sound?': 'The {0} is sounding.',
+    # Audio-Visual
+    'Is the <Object> on the <LR> louder than the <Object> on the <LR>?': 'The {0} on the {1} and the {2} on the {3} are both sounding.',
+    'Is the <Object> on the <LR> more rhythmic than the <Object> on the <LR>?': 'The {0} on the {1} and the {2} on the {3} are both playing rhythms.',
+    'Is the instrument on the <LR> louder than the instrument on the <LR>?': 'The instruments on the {0} and on the {1} are both sounding.',
+    'Is the instrument on the <LR> more rhythmic than the instrument on the <LR>?': 'The instruments on the {0} and on the {1} are both playing rhythms.',
+    'How many instruments are sounding in the video?': 'The instruments in the video are sounding.',
+    'How many instruments in the video did not sound from beginning to end?': 'An instrument in the video is silent.',
+    'How many sounding <Object> in the video?': 'The {0} in the video is sounding.',
+    'How many types of musical instruments sound in the video?': 'Different kinds of instruments in the video are sounding.',
+    'Is the <Object> in the video always playing?': 'The {0} in the video is silent.',
+    'Is there a voiceover?': 'A voice speaks over the music.',
+    'Is this sound from the instrument in the video?': 'A sound is heard while no instrument in the video plays.',
+    'Is the <FL> sound coming from the <LR> instrument?': 'The instrument on the {1} does not start at the same time as the others.',
+    'What is the <LR> instrument of the <FL> sounding instrument?': 'The instruments in the video start sounding one after another.',
+    'Where is the <LL> instrument?': 'The instruments in the video sound at different volumes.',
+    'Which is the musical instrument that sounds at the same time as the <Object>?': 'Another instrument sounds together with the {0}.',
+    'What is the <TH> instrument that comes in?': 'The instruments in the video come in one after another.',
+    'Where is the <FL> sounding instrument?': 'The instruments in the video do not sound at the same time.',   # the paper's example
+    'Which <Object> makes the sound <FL>?': 'The {0} players in the video do not sound at the same time.',
+    'Which instrument makes sounds <BA> the <Object>?': 'Another instrument sounds {0} the {1}.',
+    # Visual
+    'Are there <Object> and <Object> instruments in the video?': 'The {0} or the {1} is seen in the video.',
+    'How many <Object> are in the entire video?': 'The {0} is seen in the video.',
+    'How many types of musical instruments appeared in the entire video?': 'Different kinds of instruments are seen in the video.',
+    'Is there a <Object> in the entire video?': 'The {0} is seen in the video.',
+    'What is the instrument on the <LR> of <Object>?': 'An instrument stands on the {0} of the {1}.',
+    'What kind of instrument is the <LRer> instrument?': 'The {0} instrument is clearly seen.',
+    'What kind of musical instrument is it?': 'A musical instrument is clearly seen.',
+    'Where is the performance?': 'The place of the performance is clearly seen.',
+}
+PROMPT_LEN = 16  # words per prompt, padded (the longest sentence has 14)
+
+def template_key(template: str) -> str:
+    "A template as `TEXT_PROMPTS` keys it: surrounding spaces dropped, a full-width question mark read as '?'."
+    return template.strip().replace('？', '?')
+
+def split_prompt(sentence: str) -> list[str]:
+    "Words of a declarative sentence, tokenized like a question: split on spaces, the final full stop dropped."
+    words = [w for w in sentence.strip().split(' ') if w]
+    if words and words[-1].endswith('.'): words[-1] = words[-1][:-1]
+    return [w for w in words if w]
+
+PROMPT_WORDS = tuple(sorted({w for s in TEXT_PROMPTS.values() for w in split_prompt(s) if '{' not in w}))  # the words prompts add
+
+def prompt_tokens(q: Question) -> list[str]:
+    "The declarative prompt of `q` as words (its `TEXT_PROMPTS` sentence filled with `q.values`); `q.tokens` if it has none."
+    sentence = TEXT_PROMPTS.get(template_key(q.template))
+    return q.tokens if sentence is None else split_prompt(sentence.format(*q.values))
+
+
+# %% ../nbs/00_data.ipynb 38
+_PROMPT_ID = {w: i for i, w in enumerate(PROMPT_WORDS)}
+
+def encode_prompt(self: Vocab, tokens: Sequence[str], max_len: int = PROMPT_LEN) -> list[int]:
+    "Prompt ids padded with 0 to `max_len`: a known word's id, else len(vocab) + its index in PROMPT_WORDS, else 1 (`<unk>`)."
+    if len(tokens) > max_len: raise ValueError(f'prompt has {len(tokens)} words, more than max_len={max_len}: {" ".join(tokens)}')
+    n = len(self)
+    ids = [self.stoi[w] if w in self.stoi else n + _PROMPT_ID[w] if w in _PROMPT_ID else 1 for w in tokens]
+    return ids + [0] * (max_len - len(ids))
+
+def decode_prompt(self: Vocab, ids: Iterable[int]) -> list[str]:
+    "Words of prompt ids (the inverse of `encode_prompt`)."
+    n = len(self)
+    return [self.itos[i] if i < n else PROMPT_WORDS[i - n] for i in map(int, ids) if i != 0]
+
+Vocab.encode_prompt, Vocab.decode_prompt = encode_prompt, decode_prompt
+
+
+# %% ../nbs/00_data.ipynb 42
 STORE_FORMAT, STORE_VERSION = 'avqa_missing.feature_store', 1
 
 @dataclass(frozen=True)
@@ -152,7 +231,7 @@ class Sampling:
     @property
     def index(self) -> np.ndarray: return np.arange(self.offset, self.n_frames, self.stride)
 
-# %% ../nbs/00_data.ipynb 40
+# %% ../nbs/00_data.ipynb 45
 def read_npy_header(path: Path, kind: str, ndim: int, n_frames: int) -> np.ndarray:
     "Memory-map an official `<video_id>.npy` feature file and check that it exists and has the expected layout."
     if not path.is_file(): raise FileNotFoundError(f'{kind} feature file not found: {path}')
@@ -170,7 +249,7 @@ def sampled_segments(arr: np.ndarray, path: Path, kind: str, index: np.ndarray) 
     if not np.isfinite(x).all(): raise ValueError(f'{kind} feature file {path} contains NaN or Inf')
     return x
 
-# %% ../nbs/00_data.ipynb 42
+# %% ../nbs/00_data.ipynb 47
 def official_video_ids(audio_dir, visual_dir) -> list[str]:
     "Sorted ids of the `<video_id>.npy` files in either directory (a video missing from one is caught by `check_official`)."
     return sorted({p.stem for d in (audio_dir, visual_dir) for p in Path(d).glob('*.npy')})
@@ -187,7 +266,7 @@ def check_official(audio_dir, visual_dir, video_ids: Sequence[str], n_frames: in
     if not dims: raise ValueError('no videos to convert')
     return dims['audio'][0], dims['visual']
 
-# %% ../nbs/00_data.ipynb 44
+# %% ../nbs/00_data.ipynb 49
 def store_meta(ids, sampling: Sampling, audio_dim, visual_shape, dtype, source) -> dict:
     "The attributes of a store; `ids_sha1` ties a partial file to its list of videos."
     return dict(format=STORE_FORMAT, version=STORE_VERSION, n_segments=len(sampling.index), **asdict(sampling),
@@ -204,7 +283,7 @@ def _create_store(path: Path, ids, meta: dict) -> h5py.File:
     f.attrs.update({k: json.dumps(v) for k, v in meta.items()}); f.attrs['n_done'] = 0; f.attrs['complete'] = False
     return f
 
-# %% ../nbs/00_data.ipynb 45
+# %% ../nbs/00_data.ipynb 50
 def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
     "Resume `path` if it is a partial store of the same videos and settings, else start it afresh."
     if path.exists():
@@ -216,7 +295,7 @@ def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
         path.unlink()
     return _create_store(path, ids, meta), 0
 
-# %% ../nbs/00_data.ipynb 46
+# %% ../nbs/00_data.ipynb 51
 def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool = False, progress: bool = True,
                 flush_every: int = 64) -> Path:
     "Write a store at `out` via `<out>.partial` (resumable); `read_video(i)` returns video i's sampled (audio, visual)."
@@ -235,7 +314,7 @@ def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool
     os.replace(partial, out)  # atomic: `out` appears only when complete
     return out
 
-# %% ../nbs/00_data.ipynb 47
+# %% ../nbs/00_data.ipynb 52
 def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None, sampling: Sampling = Sampling(),
                      dtype: str = 'float16', overwrite: bool = False, progress: bool = True, flush_every: int = 64) -> Path:
     "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
@@ -249,7 +328,7 @@ def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None
                 for kind, d, nd in (('audio', audio_dir, 2), ('visual', visual_dir, 4))]
     return write_store(out, ids, read_video, meta, overwrite, progress, flush_every)
 
-# %% ../nbs/00_data.ipynb 49
+# %% ../nbs/00_data.ipynb 54
 def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Path, Path]:
     "Write `{video_id: (audio [F, Da], visual [F, C, H, W])}` in the official layout under `root`; return the two dirs."
     audio_dir, visual_dir = Path(root)/'audio', Path(root)/'visual'
@@ -257,7 +336,7 @@ def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     for vid, (a, v) in features.items(): np.save(audio_dir/f'{vid}.npy', a); np.save(visual_dir/f'{vid}.npy', v)
     return audio_dir, visual_dir
 
-# %% ../nbs/00_data.ipynb 58
+# %% ../nbs/00_data.ipynb 63
 class FeatureStore:
     "Read-only access to a feature store written by `convert_official` (or `synth`); safe across DataLoader workers."
     def __init__(self, path):
@@ -281,7 +360,7 @@ class FeatureStore:
         self.row = {v: i for i, v in enumerate(self.video_ids)}
         self._h5, self._pid, self._raw, self._offsets, self._audio = None, None, None, {}, None
 
-# %% ../nbs/00_data.ipynb 59
+# %% ../nbs/00_data.ipynb 64
 def _file(self: FeatureStore) -> h5py.File:
     "This process's handle on the store, opened on first use (and again after a fork)."
     if self._h5 is None or self._pid != os.getpid(): self._h5, self._pid = h5py.File(self.path, 'r'), os.getpid()
@@ -298,7 +377,7 @@ FeatureStore._file, FeatureStore.__getstate__, FeatureStore.row_of = _file, _get
 FeatureStore.__len__ = lambda self: len(self.video_ids)
 FeatureStore.__repr__ = lambda self: f'FeatureStore({self.path.name}: {len(self)} videos, T={self.n_segments}, audio {self.audio_dim}, visual {self.visual_shape})'
 
-# %% ../nbs/00_data.ipynb 60
+# %% ../nbs/00_data.ipynb 65
 def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> np.ndarray:
     "Uncompressed chunks at offsets `idxs` read straight into one array (K, *chunk[1:]): no chunk cache, no selection."
     out = np.empty((len(idxs), *ds.chunks[1:]), ds.dtype)
@@ -318,7 +397,7 @@ def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
 
 FeatureStore.read_audio, FeatureStore._read_frame_chunks = read_audio, _read_frame_chunks
 
-# %% ../nbs/00_data.ipynb 62
+# %% ../nbs/00_data.ipynb 67
 def _video_offset(self: FeatureStore, row: int) -> int | None:
     "File offset of video `row`'s T visual chunks when they lie back to back (as `write_store` writes them), else None."
     if not self.direct: return None
@@ -337,7 +416,7 @@ def read_visual(self: FeatureStore, row: int) -> np.ndarray:
     if os.preadv(self._fd(), [out.reshape(-1).view(np.uint8)], off) != out.nbytes: raise ValueError(f'{self.path} is truncated')
     return out
 
-# %% ../nbs/00_data.ipynb 63
+# %% ../nbs/00_data.ipynb 68
 def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
     "Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a whole video in one read."
     rows, ts = np.asarray(rows), np.asarray(ts)
@@ -352,7 +431,7 @@ def _fd(self: FeatureStore) -> int:
 
 FeatureStore._video_offset, FeatureStore.read_visual, FeatureStore.read_frames, FeatureStore._fd = _video_offset, read_visual, read_frames, _fd
 
-# %% ../nbs/00_data.ipynb 68
+# %% ../nbs/00_data.ipynb 73
 MODALITIES = ('audio', 'visual')
 
 def resolve_missing(missing, n: int) -> list[str | None]:
@@ -364,11 +443,11 @@ def resolve_missing(missing, n: int) -> list[str | None]:
         raise ValueError(f"unknown missing modality {sorted(map(str, bad))}: use None, 'audio' or 'visual' (one modality at most; AVQA needs one)")
     return plan
 
-# %% ../nbs/00_data.ipynb 69
+# %% ../nbs/00_data.ipynb 74
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
     def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None, negatives: str | bool | None = 'frames',
-                 max_len: int = 14, seed: int = 0, dtype: torch.dtype | None = None):
+                 max_len: int = 14, seed: int = 0, dtype: torch.dtype | None = None, prompt_len: int = PROMPT_LEN):
         if not questions: raise ValueError('no questions: the split is empty')
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         if absent := sorted({q.video_id for q in questions} - set(self.store.row)):
@@ -379,14 +458,15 @@ class AVQADataset(Dataset):
         self.questions, self.vocab, self.negatives, self.seed, self.dtype = list(questions), vocab, negatives, seed, dtype
         self.missing = resolve_missing(missing, len(self.questions))
         self.words = torch.tensor([vocab.encode(q.tokens, max_len) for q in self.questions])  # (N, max_len)
+        self.prompts = torch.tensor([vocab.encode_prompt(prompt_tokens(q), prompt_len) for q in self.questions])  # (N, prompt_len)
         self.answers = torch.tensor([ANSWER_ID[q.answer] for q in self.questions])
         self.types = torch.tensor([TYPE_NAMES.index(q.type_name) for q in self.questions])
         self.rows = [self.store.row[q.video_id] for q in self.questions]
-        self.epoch = 0
+        self.epoch, self._checked = 0, set()   # _checked: (modality, row) already found finite in this process
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 70
+# %% ../nbs/00_data.ipynb 75
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
@@ -396,21 +476,43 @@ def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, rng.integers(0, T, size=T)
 
 def getitem(self: AVQADataset, i: int) -> dict:
-    "Item `i`: question ids, answer, type, and the features of the modalities present (never the missing one)."
-    item = dict(question=self.words[i], answer=self.answers[i], qtype=self.types[i], index=i)
+    "Item `i`: question and prompt ids, answer, type, and the features of the modalities present (never the missing one)."
+    item = dict(question=self.words[i], prompt=self.prompts[i], answer=self.answers[i], qtype=self.types[i], index=i)
     as_tensor = lambda x: torch.from_numpy(x) if self.dtype is None else torch.from_numpy(x).to(self.dtype)
-    if self.missing[i] != 'audio': item['audio'] = as_tensor(self.store.read_audio(self.rows[i]))  # (T, Da)
+    if self.missing[i] != 'audio': item['audio'] = as_tensor(self.finite(self.store.read_audio(self.rows[i]), 'audio', i))  # (T, Da)
     if self.missing[i] != 'visual':
-        item['visual'] = as_tensor(self.store.read_visual(self.rows[i]))  # (T, C, H, W)
-        if self.negatives: item['neg_visual'] = as_tensor(self.store.read_frames(*self.negative_frames(i)))
+        item['visual'] = as_tensor(self.finite(self.store.read_visual(self.rows[i]), 'visual', i))  # (T, C, H, W)
+        if self.negatives:
+            rows, ts = self.negative_frames(i)
+            item['neg_visual'] = as_tensor(self.finite(self.store.read_frames(rows, ts), 'negative visual', i, frames=list(zip(rows, ts))))
     return item
 
-AVQADataset.negative_frames, AVQADataset.__getitem__ = negative_frames, getitem
+_EXPONENT = {np.dtype(np.float16): (np.uint16, 0x7C00), np.dtype(np.float32): (np.uint32, 0x7F800000)}
 
-# %% ../nbs/00_data.ipynb 71
+def all_finite(x: np.ndarray) -> bool:
+    "No NaN/Inf in `x`: no exponent field all ones (about 5x faster than np.isfinite on float16)."
+    if x.dtype not in _EXPONENT: return bool(np.isfinite(x).all())
+    u, e = _EXPONENT[x.dtype]
+    return not ((np.ascontiguousarray(x).view(u) & e) == e).any()
+
+def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> np.ndarray:
+    "`x` unless it holds NaN/Inf (a corrupt extraction): then an error naming the store, the video and the modality; each video or frame checked once per process."
+    keys = [('visual', int(r), int(t)) for r, t in frames] if frames is not None else [(kind, self.rows[i])]
+    if all(k in self._checked for k in keys): return x
+    if not all_finite(x):
+        videos = sorted({self.store.video_ids[r] for r, _ in frames}) if frames is not None else [self.questions[i].video_id]
+        raise ValueError(f'{self.store.path}: the {kind} features read for question {self.questions[i].question_id} (video(s) {videos}) hold NaN/Inf')
+    self._checked.update(keys)
+    if kind == 'visual': self._checked.update(('visual', self.rows[i], t) for t in range(len(x)))   # its frames, for negatives
+    return x
+
+AVQADataset.negative_frames, AVQADataset.__getitem__, AVQADataset.finite = negative_frames, getitem, finite
+
+# %% ../nbs/00_data.ipynb 77
 def collate_avqa(items: list[dict]) -> dict:
     "Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all -> no key."
-    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ('question', 'answer', 'qtype', 'index')}
+    keys = ('question', 'answer', 'qtype', 'index') + (('prompt',) if all('prompt' in it for it in items) else ())
+    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in keys}
     for m, keys in (('audio', ('audio',)), ('visual', ('visual', 'neg_visual'))):
         present = torch.tensor([m in it for it in items])
         batch[f'{m}_present'] = present
@@ -427,7 +529,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 73
+# %% ../nbs/00_data.ipynb 79
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0, templates: Sequence[Question] = ()) -> list[Question]:
     "`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests and benchmarks."
     rng = np.random.default_rng(seed)

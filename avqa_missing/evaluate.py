@@ -5,15 +5,17 @@
 # %% ../nbs/07_eval.ipynb 2
 from __future__ import annotations
 import json, math
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, FeatureStore, QUESTION_TYPES, TYPE_NAMES, make_loader
-from .train import load_run, open_store, predict, resolve_device, split_questions
+from .train import DistInfo, check_store_fits, dist_info, load_run, open_store, predict, resolve_device, shard, split_questions
 
 # %% auto 0
 __all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'NOISE_SIGMA', 'CONDITIONS', 'RATIOS', 'SWEEP_KINDS', 'table_columns',
@@ -126,14 +128,17 @@ def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'compl
     "The paper's table for `model` on `split` under `scenario`, with n, counts per column and a description of the condition."
     questions, device = split_questions(data_dir, split), resolve_device(str(device))
     missing, noisy = scenario_inputs(scenario, len(questions), ratio, audio_share, seed, plan)
-    ds = AVQADataset(questions, store if store is not None else open_store(data_dir), vocab, missing=missing, negatives=False, seed=seed)
-    loader = make_loader(ds, batch_size, num_workers=num_workers, pin_memory=device.type == 'cuda')
+    store = store if store is not None else open_store(data_dir)
+    if is_dataclass(getattr(model, 'cfg', None)): check_store_fits(asdict(model.cfg), store)   # features of another size: say so
+    ds = AVQADataset(questions, store, vocab, missing=missing, negatives=False, seed=seed)
+    info = dist_info() if dist.is_initialized() else DistInfo()          # under torchrun: a shard per rank, predictions gathered
+    loader = make_loader(ds, batch_size, num_workers=num_workers, pin_memory=device.type == 'cuda', sampler=shard(list(range(len(ds))), info))
     sigma = {**NOISE_SIGMA, **(noise_sigma or {})}
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
         g = torch.Generator(device).manual_seed(seed)
         transform = (lambda b: add_noise(b, noisy, sigma[noisy], g)) if noisy else None
-        out = predict(model, loader, device, amp, transform, progress, desc=f'{split} {scenario}')
+        out = predict(model, loader, device, amp, transform, progress, desc=f'{split} {scenario}', gather=info.world > 1)
     res = {**paper_table(out['correct'], out['qtype']), 'n': len(questions), 'n_per_column': type_counts(out['qtype']),
            'scenario': scenario, 'split': split, 'condition': CONDITIONS[scenario], 'seed': seed,
            'n_missing': {m: ds.missing.count(m) for m in ('audio', 'visual')}}

@@ -172,7 +172,7 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     "Logits (B, n_answers) for a complete, audio-missing (no 'audio' key), visual-missing or mixed (`*_present`) batch."
     am, vm = self.missing_masks(batch)
-    q = self.backbone.encode_question(batch['question'])
+    q = self.backbone.encode_text(batch['question'], batch.get('prompt'))      # prompt ids only reach a backbone that reads them
     T = batch['audio' if 'audio' in batch else 'visual'].shape[1]                   # shape only: never the values
     f_a, f_v = self._encode_present(batch, 'audio', am, T, q.f_t), self._encode_present(batch, 'visual', vm, T, q.f_t)
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
@@ -207,7 +207,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     am, vm = self.missing_masks(batch)
     if am.any() or vm.any():
         raise ValueError(f'losses() trains on complete batches (the paper trains with both modalities); samples {(am | vm).nonzero().flatten().tolist()} miss one')
-    q = bb.encode_question(batch['question'])
+    q = bb.encode_text(batch['question'], batch.get('prompt'))
     f_a, f_v = bb.encode_modalities(batch['audio'].float(), batch['visual'].float())     # float16 -> float32
     neg = batch.get('neg_visual')
     neg_f_v = bb.encode_modalities(None, neg.float())[1] if neg is not None and bb.uses_visual else None

@@ -4,26 +4,33 @@
 
 # %% ../nbs/06_train.ipynb 3
 from __future__ import annotations
-import contextlib, csv, json, math, os, random, time
+import contextlib, csv, json, math, os, pickle, random, time
 from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, FeatureStore, Vocab, load_annotations, make_loader
 
 # %% auto 0
-__all__ = ['AMP_MODES', 'SAME_ON_RESUME', 'TrainConfig', 'check_train_config', 'resolve_device', 'resolve_amp', 'autocast',
-           'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'split_questions',
-           'open_store', 'model_settings', 'make_model', 'model_config_dict', 'save_checkpoint', 'load_checkpoint',
-           'read_metrics', 'append_metrics', 'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError', 'train_step',
-           'check_finite', 'predict', 'prepare_run', 'epoch_order', 'epoch_loader', 'Position', 'accumulate', 'means',
-           'checkpoint_state', 'restore', 'validate', 'init_from', 'setup', 'train', 'load_run']
+__all__ = ['AMP_MODES', 'SAME_ON_RESUME', 'RANK_SCRIPT', 'TrainConfig', 'check_train_config', 'resolve_device', 'resolve_amp',
+           'autocast', 'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state',
+           'split_questions', 'open_store', 'model_settings', 'check_store_fits', 'make_model', 'model_config_dict',
+           'CheckpointError', 'previous', 'save_checkpoint', 'load_checkpoint', 'load_resume_checkpoint',
+           'read_metrics', 'append_metrics', 'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError',
+           'make_optimizer', 'train_step', 'nonfinite_report', 'gather_predictions', 'predict', 'writable_dir',
+           'prepare_run', 'epoch_order', 'DistInfo', 'dist_info', 'init_distributed', 'shard', 'epoch_batches',
+           'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'load_weights', 'restore', 'validate',
+           'init_from', 'LossModule', 'rank_seed', 'write_text_atomic', 'setup', 'DistributedTrainingError',
+           'collective_failure', 'Pending', 'train', 'load_run', 'free_port', 'spawn']
 
 # %% ../nbs/06_train.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -48,7 +55,11 @@ class TrainConfig:
     amp: str = 'auto'                   # 'auto' -> bf16 (fp16 on GPUs without bf16) on CUDA, none on CPU
     compile: bool = False               # torch.compile the loss computation
     tf32: bool = True                   # TF32 matmuls/convolutions on CUDA
-    max_steps: Optional[int] = None     # stop (resumably) after this many optimizer steps in all
+    max_steps: Optional[int] = None     # stop (resumably) after this many steps (batches) in all
+    ckpt_every: Optional[int] = None    # also write last.pt every this many steps (None: at epoch ends only)
+    skip_nonfinite: int = 0             # batches in a row that may be skipped on a NaN/Inf loss before stopping (0: stop at once)
+    deterministic: bool = False         # torch.use_deterministic_algorithms (bitwise-repeatable runs; slower on CUDA)
+    dist_timeout: float = 600.0         # seconds a rank waits in a collective before failing (torchrun / DDP)
     log_every: int = 10                 # steps per training record in metrics.jsonl
     progress: bool = True               # tqdm bars
     resume: bool = True                 # continue from RUN/last.pt when it exists
@@ -64,7 +75,9 @@ def check_train_config(self: TrainConfig):
     for n in ('epochs', 'batch_size', 'lr_step', 'log_every'): _check(isinstance(getattr(self, n), int) and getattr(self, n) >= 1, f'{n} must be an int >= 1, got {getattr(self, n)!r}')
     _check(self.lr > 0, f'lr must be > 0, got {self.lr}'); _check(0 < self.lr_gamma <= 1, f'lr_gamma must be in (0, 1], got {self.lr_gamma}')
     _check(self.clip_grad is None or self.clip_grad > 0, f'clip_grad must be > 0 or None, got {self.clip_grad}')
-    _check(self.max_steps is None or self.max_steps >= 1, f'max_steps must be >= 1 or None, got {self.max_steps}')
+    for n in ('max_steps', 'ckpt_every'): _check(getattr(self, n) is None or getattr(self, n) >= 1, f'{n} must be >= 1 or None, got {getattr(self, n)}')
+    _check(isinstance(self.skip_nonfinite, int) and self.skip_nonfinite >= 0, f'skip_nonfinite must be an int >= 0, got {self.skip_nonfinite!r}')
+    _check(self.dist_timeout > 0, f'dist_timeout must be > 0 seconds, got {self.dist_timeout}')
     _check(self.eval_batch_size is None or self.eval_batch_size >= 1, f'eval_batch_size must be >= 1 or None, got {self.eval_batch_size}')
     _check(self.amp in AMP_MODES, f'amp must be one of {AMP_MODES}, got {self.amp!r}')
     _check(isinstance(self.model, dict), f'model must be a dict of ModelConfig fields, got {type(self.model).__name__}')
@@ -90,11 +103,15 @@ def autocast(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
 
 # %% ../nbs/06_train.ipynb 13
-def setup_backends(device: torch.device, tf32: bool = True):
-    "TF32 for float32 matmuls and cuDNN convolutions on CUDA (Ampere and later); nothing elsewhere."
+def setup_backends(device: torch.device, tf32: bool = True, deterministic: bool = False):
+    "TF32 for float32 matmuls and cuDNN convolutions on CUDA (Ampere and later); `deterministic`: repeatable kernels everywhere."
     if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = not deterministic
+    if deterministic:                                              # only switched on: a global a user may have set
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # cuBLAS needs it for deterministic matmuls
+        torch.use_deterministic_algorithms(True)
 
 def to_device(batch: dict, device: torch.device) -> dict:
     "Move every tensor of a batch to `device`, asynchronously from pinned memory; dtypes unchanged (features stay float16)."
@@ -139,6 +156,13 @@ def model_settings(model: dict, vocab: Vocab, store: FeatureStore) -> dict:
             raise ValueError(f'model setting {k}={given!r} does not match the data ({v!r}); leave it out, it is filled from the data')
     return {**model, **filled}
 
+def check_store_fits(model_cfg: dict, store: FeatureStore):
+    "A model trained on features of one size cannot read another: compare the store with the model's audio_dim / visual_shape."
+    have = dict(audio_dim=int(store.audio_dim), visual_shape=[int(s) for s in store.visual_shape])
+    bad = [f'{k} {have[k]} (the model was trained with {list(model_cfg[k]) if k == "visual_shape" else model_cfg[k]})'
+           for k in have if model_cfg.get(k) is not None and (list(model_cfg[k]) if k == 'visual_shape' else model_cfg[k]) != have[k]]
+    if bad: raise ValueError(f'{store.path} does not fit the model: {"; ".join(bad)}')
+
 # %% ../nbs/06_train.ipynb 21
 def make_model(settings: dict) -> nn.Module:
     "`model.build_model(ModelConfig(**settings))`, imported lazily."
@@ -151,28 +175,79 @@ def model_config_dict(model: nn.Module, settings: dict) -> dict:
     return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else settings))   # tuples -> lists, as in config.json
 
 # %% ../nbs/06_train.ipynb 23
-def save_checkpoint(path, state: dict):
-    "torch.save to `path` via a temporary file (atomic rename)."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    torch.save(state, tmp); os.replace(tmp, path)
+class CheckpointError(ValueError):
+    "A checkpoint that cannot be used: truncated, corrupt, not plain data, or not a checkpoint of this model."
 
-def load_checkpoint(path) -> dict:
-    "torch.load(weights_only=True) on the CPU; a clear error if the file is missing."
-    if not Path(path).is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
-    return torch.load(path, map_location='cpu', weights_only=True)
+def previous(path) -> Path:
+    "Where `save_checkpoint(..., keep_previous=True)` keeps the file it replaces: last.pt -> last.prev.pt."
+    path = Path(path); return path.with_name(f'{path.stem}.prev{path.suffix}')
+
+def _fsync_dir(path):
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return                                  # some platforms cannot open directories
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+# %% ../nbs/06_train.ipynb 24
+def save_checkpoint(path, state: dict, keep_previous: bool = False):
+    "Crash-safe torch.save: temp file, flush + fsync, (old file -> `previous(path)`), atomic rename; a failed write changes nothing."
+    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    try:
+        with open(tmp, 'wb') as f: torch.save(state, f); f.flush(); os.fsync(f.fileno())
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError): raise OSError(e.errno, f'could not write checkpoint {path} ({e.strerror or e}); the existing checkpoints are unchanged') from e
+        raise
+    if keep_previous and path.exists(): os.replace(path, previous(path))
+    os.replace(tmp, path); _fsync_dir(path.parent)
 
 # %% ../nbs/06_train.ipynb 25
+def load_checkpoint(path) -> dict:
+    "torch.load(weights_only=True) on the CPU; clear errors for a missing, truncated, corrupt, unsafe or foreign file."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
+    try: state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        if isinstance(e, pickle.UnpicklingError) and 'Unsupported global' in str(e):   # an object (class, function): never built
+            raise CheckpointError(f'{path} holds pickled objects, not only tensors and plain data: refused unread (it could run code)') from None
+        why = [l.strip() for l in str(e).splitlines() if 'WeightsUnpickler error' in l or 'Unsupported' in l] or str(e).splitlines()[:1] or [repr(e)]
+        raise CheckpointError(f'{path} is truncated or corrupt ({type(e).__name__}: {" ".join(why)[:200]})') from None
+    if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
+        raise CheckpointError(f'{path} is not an avqa_missing checkpoint (no model state dict)')
+    return state
+
+# %% ../nbs/06_train.ipynb 27
+def load_resume_checkpoint(run) -> tuple[dict, Path]:
+    "The newest readable training checkpoint of `run` (last.pt, else last.prev.pt) and its path."
+    errors = []
+    for path in (Path(run)/'last.pt', previous(Path(run)/'last.pt')):
+        if not path.exists(): continue
+        try: state = load_checkpoint(path)
+        except CheckpointError as e: errors.append(str(e)); continue
+        if 'position' not in state: errors.append(f'{path} is a model-only checkpoint, not a training state'); continue
+        if errors: print(f'warning: {errors[-1]}; resuming from {path}')
+        return state, path
+    raise CheckpointError(f'no usable checkpoint in {run}: ' + ('; '.join(errors) or 'none written yet'))
+
+# %% ../nbs/06_train.ipynb 33
 def read_metrics(run) -> list[dict]:
-    "The records of RUN/metrics.jsonl (empty list if there are none yet)."
+    "The records of RUN/metrics.jsonl (empty list if there are none yet); a last line cut short by a crash is ignored."
     p = Path(run)/'metrics.jsonl'
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    lines, out = (p.read_text().splitlines() if p.exists() else []), []
+    for i, line in enumerate(lines):
+        if not line.strip(): continue
+        try: out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1 and any(l.strip() for l in lines[i + 1:]): raise ValueError(f'{p}: line {i + 1} is not JSON') from None
+    return out
 
 def append_metrics(run, record: dict):
     with open(Path(run)/'metrics.jsonl', 'a') as f: f.write(json.dumps(record) + '\n')
 
 def rewind_metrics(run, epoch: int, global_step: int):
     "Keep only records from before a checkpoint's position (train: global_step <= it; val: epochs before `epoch`)."
-    keep = [r for r in read_metrics(run) if (r['global_step'] <= global_step if r['kind'] == 'train' else r['epoch'] < epoch)]
+    keep = [r for r in read_metrics(run) if (r['epoch'] < epoch if r['kind'] == 'val' else r['global_step'] <= global_step)]
     (Path(run)/'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in keep))
 
 def write_metrics_csv(run):
@@ -182,54 +257,73 @@ def write_metrics_csv(run):
     with open(Path(run)/'metrics.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(records)
 
-# %% ../nbs/06_train.ipynb 27
+# %% ../nbs/06_train.ipynb 35
 class NonFiniteLossError(ValueError):
     "Training produced a NaN/Inf loss or gradient; the message names the step and the loss terms."
 
-def train_step(losses_fn: Callable, model: nn.Module, batch: dict, optimizer, scaler, clip_grad, device, amp: str) -> dict:
-    "One optimizer step on `batch`; returns the loss terms and the pre-clipping gradient norm as floats."
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device, amp: str):
+    "Adam (fused where torch has it: one kernel per step, and it skips a step with inf/NaN gradients on the device) and its GradScaler."
+    fused = device.type in ('cpu', 'cuda') and all(p.is_floating_point() for p in model.parameters())
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+    # fp16: dynamic loss scaling; bf16 / fp32: scale 1 (exact), kept only for its device-side inf/NaN check
+    scaler = torch.amp.GradScaler(device.type, **({} if amp == 'fp16' else dict(init_scale=1.0, growth_interval=2**30)))
+    return optimizer, scaler
+
+def train_step(losses_fn: Callable, model: nn.Module, batch: dict, optimizer, scaler, clip_grad, device, amp: str,
+               weight: float = 1.0, world: int = 1) -> tuple[list, torch.Tensor]:
+    "One optimizer step without a host sync: (names, device vector of the loss terms (global-batch means), grad_norm, ok)."
     optimizer.zero_grad(set_to_none=True)
     with autocast(device, amp): losses = losses_fn(batch)
     if 'total' not in losses: raise ValueError(f"model.losses(batch) must return a dict with a 'total' entry, got keys {sorted(losses)}")
-    scaler.scale(losses['total']).backward()
-    scaler.unscale_(optimizer)                                   # true gradients for the norm and the clip
+    scaler.scale(losses['total'] * weight).backward()           # DDP averages the ranks' gradients; weight = world * n_rank / n_global
+    scaler.unscale_(optimizer)                                   # true gradients for the norm and the clip; inf/NaN noted on the device
     norm = nn.utils.clip_grad_norm_(model.parameters(), clip_grad if clip_grad else float('inf'))
-    values = torch.stack([v.detach().float().reshape(()) for v in losses.values()] + [norm.float().to(device)]).tolist()  # one sync
-    values = dict(zip([*losses, 'grad_norm'], values))
-    bad = not math.isfinite(values['total']) or (not math.isfinite(values['grad_norm']) and amp != 'fp16')  # fp16: the scaler skips inf steps
-    if bad: return {**values, '_nonfinite': True}
-    scaler.step(optimizer); scaler.update()
-    return values
+    values = torch.stack([v.detach().float().reshape(()) * (weight / world) for v in losses.values()] + [norm.float().to(device) / world])
+    if world > 1: dist.all_reduce(values)                        # sum over ranks = global-batch means, the same on every rank
+    scaler.step(optimizer); scaler.update()                      # skipped (on the device) if a gradient is inf/NaN
+    total = values[list(losses).index('total')]
+    ok = total.isfinite() & (values[-1].isfinite() | (amp == 'fp16'))   # fp16: an inf gradient is an overflow the scaler handles
+    return [*losses, 'grad_norm'], torch.cat([values, ok.float()[None]])
 
-# %% ../nbs/06_train.ipynb 28
-def check_finite(values: dict, epoch: int, step: int, global_step: int, run):
-    "Raise `NonFiniteLossError` naming the position and all loss terms if `train_step` flagged the step."
-    if not values.get('_nonfinite'): return
-    terms = ', '.join(f'{k}={v:.4g}' for k, v in values.items() if k != '_nonfinite')
-    raise NonFiniteLossError(f'non-finite loss or gradient at epoch {epoch}, step {step} (global step {global_step}): {terms}. '
-                             f'The weights were not updated; the last checkpoint is {Path(run)/"last.pt"}.')
+# %% ../nbs/06_train.ipynb 36
+def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, question_ids=()) -> str:
+    "What went wrong in a step `train_step` flagged: the position, every loss term and the batch's question ids."
+    terms = ', '.join(f'{k}={v:.4g}' for k, v in values.items())
+    ids = list(question_ids)
+    return (f'non-finite loss or gradient at epoch {epoch}, step {step} (global step {global_step}): {terms}; '
+            f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
-# %% ../nbs/06_train.ipynb 30
+# %% ../nbs/06_train.ipynb 38
+def gather_predictions(out: dict) -> dict:
+    "Every rank's predictions (dict of CPU tensors with 'index'), concatenated and put in dataset order."
+    parts = [None] * dist.get_world_size(); dist.all_gather_object(parts, out)
+    cat = {k: torch.cat([p[k] for p in parts]) for k in out}
+    order = cat['index'].argsort()
+    return {k: v[order] for k, v in cat.items()}
+
 @torch.no_grad()
 def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Optional[Callable] = None,
-            progress: bool = False, desc: str = 'eval') -> dict:
-    "Eval-mode predictions over `loader`: pred, answer, qtype, index (CPU tensors), correct, acc (%), loss (mean CE)."
+            progress: bool = False, desc: str = 'eval', gather: bool = False) -> dict:
+    "Eval-mode predictions over `loader`: pred, answer, qtype, index, ce (CPU tensors), correct, acc (%), loss (mean CE)."
     was_training = model.training; model.eval()
-    out, loss_sum = {k: [] for k in ('pred', 'answer', 'qtype', 'index')}, torch.zeros((), device=device)
+    out = {k: [] for k in ('pred', 'answer', 'qtype', 'index', 'ce')}
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         batch = to_device(batch, device)
         if transform is not None: batch = transform(batch)
         with autocast(device, amp): logits = model(batch)
         if logits.dim() != 2 or logits.shape[0] != len(batch['answer']):
             raise ValueError(f'model(batch) must return logits [B={len(batch["answer"])}, n_answers], got {tuple(logits.shape)}')
-        loss_sum += F.cross_entropy(logits.float(), batch['answer'], reduction='sum')
-        for k, v in (('pred', logits.argmax(-1)), ('answer', batch['answer']), ('qtype', batch['qtype']), ('index', batch['index'])): out[k].append(v.cpu())
+        ce = F.cross_entropy(logits.float(), batch['answer'], reduction='none')
+        for k, v in (('pred', logits.argmax(-1)), ('answer', batch['answer']), ('qtype', batch['qtype']), ('index', batch['index']), ('ce', ce)):
+            out[k].append(v.cpu())
     model.train(was_training)
-    out = {k: torch.cat(v) for k, v in out.items()}
+    out = {k: torch.cat(v) if v else torch.zeros(0, dtype=torch.float if k == 'ce' else torch.long) for k, v in out.items()}
+    if gather and dist.is_initialized() and dist.get_world_size() > 1: out = gather_predictions(out)
+    if len(out['pred']) == 0: raise ValueError('predict: the loader gave no questions')
     correct = out['pred'] == out['answer']
-    return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': loss_sum.item() / len(correct)}
+    return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
 
-# %% ../nbs/06_train.ipynb 32
+# %% ../nbs/06_train.ipynb 40
 SAME_ON_RESUME = ('model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
 
 def _check_resumable(run: Path, cfg: TrainConfig):
@@ -238,29 +332,81 @@ def _check_resumable(run: Path, cfg: TrainConfig):
     diff = [f'{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}' for k in SAME_ON_RESUME if saved.get(k) != json.loads(json.dumps(getattr(cfg, k)))]
     if diff: raise ValueError(f'{run} holds a run with other settings ({"; ".join(diff)}); use another out directory or the same settings')
 
-def prepare_run(cfg: TrainConfig, resuming: bool) -> tuple:
-    "Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings."
-    run = Path(cfg.out); run.mkdir(parents=True, exist_ok=True)
+def writable_dir(path) -> Path:
+    "Create `path` if needed and check that files can be written in it; a clear error otherwise."
+    path = Path(path); probe = path/'.write_test'
+    try: path.mkdir(parents=True, exist_ok=True); probe.write_bytes(b'ok'); probe.unlink()
+    except OSError as e: raise OSError(e.errno, f'cannot write to the run directory {path}: {e.strerror or e}') from None
+    return path
+
+def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
+    "Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings; only the `main` rank writes."
+    run = writable_dir(cfg.out) if main else Path(cfg.out)
     if resuming: _check_resumable(run, cfg)
     train_q, val_q, store = split_questions(cfg.data, 'train'), split_questions(cfg.data, 'val'), open_store(cfg.data)
+    for split, qs in (('train', train_q), ('val', val_q)):
+        if not qs: raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: training needs a non-empty {split} split")
     vocab = Vocab.load(run/'vocab.json') if resuming else Vocab.build(train_q)
-    if not resuming: vocab.save(run/'vocab.json')
+    if main and not resuming: vocab.save(run/'vocab.json')
     train_ds = AVQADataset(train_q, store, vocab, seed=cfg.seed)                     # complete batches, negatives for AVST's L_s
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)        # used to select the checkpoint only
     return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
 
-# %% ../nbs/06_train.ipynb 34
+# %% ../nbs/06_train.ipynb 42
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device):
-    "The loader of epoch `epoch` from batch `start_step` on (pinned memory on CUDA)."
-    ds.set_epoch(epoch)
-    order = epoch_order(len(ds), cfg.seed, epoch)[start_step * cfg.batch_size:]
-    return make_loader(ds, cfg.batch_size, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda', sampler=order)
+# %% ../nbs/06_train.ipynb 45
+@dataclass
+class DistInfo:
+    "This process's place in a torchrun job (rank 0 of 1 when there is none)."
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    @property
+    def main(self) -> bool: return self.rank == 0
 
-# %% ../nbs/06_train.ipynb 37
+def dist_info() -> DistInfo:
+    "Read torchrun's RANK, WORLD_SIZE and LOCAL_RANK (absent: one process)."
+    get = lambda k, d: int(os.environ.get(k, d))
+    info = DistInfo(get('RANK', 0), get('WORLD_SIZE', 1), get('LOCAL_RANK', 0))
+    if not 0 <= info.rank < info.world: raise ValueError(f'RANK={info.rank} is outside WORLD_SIZE={info.world}')
+    return info
+
+# %% ../nbs/06_train.ipynb 46
+def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
+    "Join the process group when torchrun started several processes (NCCL on CUDA, gloo on CPU); the device of this rank."
+    info, device = dist_info(), resolve_device(cfg.device)
+    if info.world == 1: return info, device
+    if device.type == 'cuda': device = torch.device('cuda', info.local_rank); torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', timeout=timedelta(seconds=cfg.dist_timeout))
+    if dist.get_world_size() != info.world: raise ValueError(f'WORLD_SIZE={info.world} but the process group has {dist.get_world_size()} ranks')
+    return info, device
+
+# %% ../nbs/06_train.ipynb 47
+def shard(items: list, info: DistInfo) -> list:
+    "This rank's contiguous share of `items` (shares differ in size by at most one)."
+    return [items[i] for i in np.array_split(np.arange(len(items)), info.world)[info.rank]]
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0, info: DistInfo = DistInfo()) -> tuple[list, list]:
+    "This rank's batches of epoch `epoch` from global batch `start_step` on, and each one's loss weight (world * n_rank / n_global)."
+    order = epoch_order(n, seed, epoch)
+    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)][start_step:]   # global batches
+    if info.world == 1: return batches, [1.0] * len(batches)
+    batches = [b for b in batches if len(b) >= info.world]          # a last batch smaller than the world: dropped everywhere
+    local = [shard(b, info) for b in batches]
+    return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
+
+# %% ../nbs/06_train.ipynb 48
+def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
+    "(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights); pinned memory on CUDA."
+    ds.set_epoch(epoch)
+    batches, weights = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, start_step, info)
+    return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda', batch_sampler=batches), weights
+
+# %% ../nbs/06_train.ipynb 53
 @dataclass
 class Position:
     "Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best validation so far."
@@ -271,6 +417,7 @@ class Position:
     best_epoch: int = -1
     window: dict = field(default_factory=dict)      # loss sums since the last training record (+ 'n')
     epoch_sums: dict = field(default_factory=dict)  # loss sums of the epoch so far (+ 'n')
+    bad: int = 0                                    # non-finite steps in a row (skip_nonfinite)
 
 def accumulate(sums: dict, values: dict):
     "Add one step's values to running sums."
@@ -280,32 +427,46 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 38
-def checkpoint_state(model, optimizer, scheduler, scaler, pos: Position, cfg: TrainConfig, model_cfg: dict, device) -> dict:
-    "Everything `last.pt` holds: tensors and plain data only."
+# %% ../nbs/06_train.ipynb 54
+def checkpoint_state(model, optimizer, scheduler, scaler, pos: Position, cfg: TrainConfig, model_cfg: dict, device,
+                     info: DistInfo = DistInfo()) -> dict:
+    "Everything `last.pt` holds, tensors and plain data only (a collective in a distributed run: every rank's RNG state)."
+    rngs = [rng_state(device)]
+    if info.world > 1: rngs = [None] * info.world; dist.all_gather_object(rngs, rng_state(device))
     return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                scaler=scaler.state_dict(), rng=rng_state(device), position=asdict(pos),
+                scaler=scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(pos),
                 config=json.dumps({'train': asdict(cfg), 'model': model_cfg}))
 
-def restore(state: dict, model, optimizer, scheduler, scaler, device) -> Position:
-    "Load `last.pt`'s states into the objects; return the position to continue from."
-    model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer'])
+def load_weights(model: nn.Module, weights: dict, path):
+    "`model.load_state_dict(weights)` with a `CheckpointError` naming the file and the first mismatch."
+    try: model.load_state_dict(weights)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines()[1:] if l.strip()] or [str(e)]
+        raise CheckpointError(f'{path} does not fit this model (another run or other settings?): {lines[0][:300]}') from None
+
+# %% ../nbs/06_train.ipynb 55
+def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(), path='last.pt') -> Position:
+    "Load a training checkpoint's states into the objects; return the position to continue from."
+    load_weights(model, state['model'], path); optimizer.load_state_dict(state['optimizer'])
     scheduler.load_state_dict(state['scheduler'])
     if state.get('scaler'): scaler.load_state_dict(state['scaler'])
-    set_rng_state(state['rng'], device)
+    rngs = state.get('rng_ranks') or [state['rng']]
+    if len(rngs) != info.world and info.main:
+        print(f'warning: {path} was written by {len(rngs)} process(es), resuming with {info.world}: random streams restart from rank 0\'s state (not an exact resume)')
+    set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 40
-def validate(model, loader, device, amp: str, seed: int) -> dict:
+# %% ../nbs/06_train.ipynb 57
+def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
-        return predict(model, loader, device, amp, desc='val')
+        return predict(model, loader, device, amp, desc='val', gather=gather)
 
 def _record(kind: str, pos: Position, optimizer, **values) -> dict:
     return dict(kind=kind, epoch=pos.epoch, step=pos.step, global_step=pos.global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 42
+# %% ../nbs/06_train.ipynb 59
 def init_from(model: nn.Module, source) -> int:
     "Copy into `model` the tensors of checkpoint `source` (a .pt file or a run dir: its best.pt) whose names and shapes match; returns how many."
     path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
@@ -315,60 +476,130 @@ def init_from(model: nn.Module, source) -> int:
     model.load_state_dict(hit, strict=False)
     return len(hit)
 
-# %% ../nbs/06_train.ipynb 43
+# %% ../nbs/06_train.ipynb 60
+class LossModule(nn.Module):
+    "`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped forward computes."
+    def __init__(self, model: nn.Module): super().__init__(); self.model = model
+    def forward(self, batch: dict) -> dict: return self.model.losses(batch)
+
+def rank_seed(seed: int, rank: int) -> int:
+    "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+def write_text_atomic(path, text: str):
+    path = Path(path); tmp = path.with_name(path.name + '.tmp'); tmp.write_text(text); os.replace(tmp, path)
+
+# %% ../nbs/06_train.ipynb 61
 def setup(cfg: TrainConfig, build: Optional[Callable] = None):
-    "Everything `train` needs before its loop: device, precision, run, data, model, optimizer, scheduler, scaler, position."
-    device = resolve_device(cfg.device); amp = resolve_amp(cfg.amp, device); setup_backends(device, cfg.tf32)
+    "Everything `train` needs before its loop: rank, device, precision, run, data, model, optimizer, scheduler, scaler, position."
+    info, device = init_distributed(cfg)
+    amp = resolve_amp(cfg.amp, device); setup_backends(device, cfg.tf32, cfg.deterministic)
     last = Path(cfg.out)/'last.pt'
-    if last.exists() and not cfg.resume: raise FileExistsError(f'{last} exists: resume it (resume=True) or use another out directory')
-    resuming = last.exists()
+    resuming = last.exists() or previous(last).exists()
+    if resuming and not cfg.resume: raise FileExistsError(f'{last} exists: resume it (resume=True) or use another out directory')
     seed_everything(cfg.seed)
-    run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming)
+    run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming, info.main)
     model = (build or make_model)(settings).to(device)
     model_cfg = model_config_dict(model, settings)
-    (run/'config.json').write_text(json.dumps({'train': asdict(cfg), 'model': model_cfg}, indent=1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if info.main: write_text_atomic(run/'config.json', json.dumps({'train': asdict(cfg), 'model': model_cfg}, indent=1))
+    optimizer, scaler = make_optimizer(model, cfg, device, amp)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)   # x0.1 every 10 epochs
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == 'fp16')
     pos = Position()
-    if cfg.init and not resuming: print(f'initialised {init_from(model, cfg.init)} tensors from {cfg.init}')
+    if cfg.init and not resuming:
+        n = init_from(model, cfg.init)
+        if info.main: print(f'initialised {n} tensors from {cfg.init}')
+    if info.world > 1: torch.manual_seed(rank_seed(cfg.seed, info.rank))
     if resuming:
-        pos = restore(load_checkpoint(last), model, optimizer, scheduler, scaler, device)
-        rewind_metrics(run, pos.epoch, pos.global_step)
-    return device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
+        state, path = load_resume_checkpoint(run)
+        pos = restore(state, model, optimizer, scheduler, scaler, device, info, path)
+        if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
+    return info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
 
-# %% ../nbs/06_train.ipynb 44
+# %% ../nbs/06_train.ipynb 63
+class DistributedTrainingError(RuntimeError):
+    "A collective failed in a distributed run: another rank died, hung or cannot be reached."
+
+def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Exception:
+    "`e` as a `DistributedTrainingError` naming this rank, the likely cause and the last checkpoint (other errors unchanged)."
+    if info.world == 1 or not isinstance(e, RuntimeError) or isinstance(e, DistributedTrainingError): return e
+    return DistributedTrainingError(f'rank {info.rank} of {info.world}: a collective operation failed ({type(e).__name__}: '
+                                    f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank probably died or stopped responding '
+                                    f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); resume from {Path(cfg.out)/"last.pt"}.')
+
+# %% ../nbs/06_train.ipynb 65
+class Pending:
+    "Steps whose values are still on the device: read back in one sync by `settle`."
+    def __init__(self): self.steps = []
+    def add(self, names, vec, epoch, step, global_step, ids): self.steps.append((names, vec, epoch, step, global_step, ids))
+    def settle(self) -> list[tuple[dict, bool, tuple]]:
+        "[(values, ok, (epoch, step, global_step, question ids))] of the pending steps, in order; one host sync."
+        if not self.steps: return []
+        rows = torch.stack([v for _, v, *_ in self.steps]).tolist()
+        out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
+        self.steps = []; return out
+
+# %% ../nbs/06_train.ipynb 66
+def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
+    "Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to `skip_nonfinite` in a row)."
+    for values, ok, (epoch, step, global_step, ids) in settled:
+        if not ok:
+            pos.bad += 1
+            report = nonfinite_report(values, epoch, step, global_step, ids)
+            if pos.bad > cfg.skip_nonfinite: raise NonFiniteLossError(f'{report}. That step did not change the weights; the last checkpoint is {Path(run)/"last.pt"}.')
+            if info.main: print(f'warning: skipped the batch: {report}'); append_metrics(run, dict(kind='skipped', epoch=epoch, step=step + 1, global_step=global_step + 1, lr=optimizer.param_groups[0]['lr'], **values, question_ids=list(ids)))
+        else: pos.bad = 0; accumulate(pos.window, values); accumulate(pos.epoch_sums, values)
+        if (global_step + 1) % cfg.log_every == 0:
+            now = time.perf_counter()
+            if info.main and pos.window:
+                append_metrics(run, dict(kind='train', epoch=epoch, step=step + 1, global_step=global_step + 1, lr=optimizer.param_groups[0]['lr'],
+                                         **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
+            pos.window, clock['tic'], clock['seen'] = {}, now, 0
+
+# %% ../nbs/06_train.ipynb 68
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
-    "Train (or resume) the run `cfg.out`; returns the run directory. `build(settings) -> model` defaults to `make_model`."
-    device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
-    losses_fn = torch.compile(model.losses) if cfg.compile else model.losses
-    val_loader = make_loader(val_ds, cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda')
-    save = lambda: save_checkpoint(run/'last.pt', checkpoint_state(model, optimizer, scheduler, scaler, pos, cfg, model_cfg, device))
-    n_batches = math.ceil(len(train_ds) / cfg.batch_size)
+    "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
+    info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
+    try: return _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
+    except Exception as e:
+        err = collective_failure(e, info, cfg)
+        if err is e: raise
+        raise err from e
+
+# %% ../nbs/06_train.ipynb 69
+def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos) -> Path:
+    ddp = DistributedDataParallel(LossModule(model), device_ids=[device.index] if device.type == 'cuda' else None) if info.world > 1 else None
+    losses_fn = torch.compile(ddp or model.losses) if cfg.compile else (ddp or model.losses)
+    val_loader = make_loader(val_ds, cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda',
+                             sampler=shard(list(range(len(val_ds))), info))
+    pending, clock, sync_every = Pending(), dict(tic=time.perf_counter(), seen=0), 1 if device.type == 'cpu' else cfg.log_every
+    settle = lambda: _log_steps(pending.settle(), pos, cfg, run, optimizer, info, clock)
+    def save():
+        settle(); state = checkpoint_state(model, optimizer, scheduler, scaler, pos, cfg, model_cfg, device, info)   # a collective
+        if info.main: save_checkpoint(run/'last.pt', state, keep_previous=True); write_metrics_csv(run)
     if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: return run
     for epoch in range(pos.epoch, cfg.epochs):
-        model.train(); tic = time.perf_counter(); seen = 0
-        bar = tqdm(epoch_loader(train_ds, cfg, epoch, pos.step, device), desc=f'epoch {epoch}', initial=pos.step, total=n_batches, disable=not cfg.progress)
-        for batch in bar:
-            values = train_step(losses_fn, model, to_device(batch, device), optimizer, scaler, cfg.clip_grad, device, amp)
-            check_finite(values, epoch, pos.step, pos.global_step, run)
-            pos.step += 1; pos.global_step += 1; seen += len(batch['answer'])
-            accumulate(pos.window, values); accumulate(pos.epoch_sums, values); bar.set_postfix(loss=f"{values['total']:.3f}")
-            if pos.global_step % cfg.log_every == 0:
-                now = time.perf_counter()
-                append_metrics(run, _record('train', pos, optimizer, **means(pos.window), samples_per_s=seen / (now - tic)))
-                pos.window, tic, seen = {}, now, 0
-            if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: save(); write_metrics_csv(run); return run
-        val = validate(model, val_loader, device, amp, cfg.seed)
+        model.train(); clock.update(tic=time.perf_counter(), seen=0)
+        loader, weights = epoch_loader(train_ds, cfg, epoch, pos.step, device, info)
+        bar = tqdm(loader, desc=f'epoch {epoch}', initial=pos.step, total=math.ceil(len(train_ds) / cfg.batch_size), disable=not (cfg.progress and info.main))
+        for batch, weight in zip(bar, weights):
+            names, vec = train_step(losses_fn, model, to_device(batch, device), optimizer, scaler, cfg.clip_grad, device, amp, weight, info.world)
+            pending.add(names, vec, epoch, pos.step, pos.global_step, [train_ds.questions[i].question_id for i in batch['index'].tolist()])
+            pos.step += 1; pos.global_step += 1; clock['seen'] += round(len(batch['answer']) * info.world / weight)
+            if pos.global_step % sync_every == 0: settle()
+            if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: save(); return run
+            if cfg.ckpt_every and pos.global_step % cfg.ckpt_every == 0: save()
+        settle()
+        val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
         best = val['acc'] > pos.best_acc
         if best: pos.best_acc, pos.best_epoch = val['acc'], epoch
-        append_metrics(run, _record('val', pos, optimizer, **means(pos.epoch_sums, 'train_'), val_acc=val['acc'], val_loss=val['loss'], best=best))
+        if info.main: append_metrics(run, _record('val', pos, optimizer, **means(pos.epoch_sums, 'train_'), val_acc=val['acc'], val_loss=val['loss'], best=best))
         scheduler.step(); pos.epoch, pos.step, pos.epoch_sums = epoch + 1, 0, {}
-        if best: save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=epoch, global_step=pos.global_step, val_acc=val['acc'], config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
-        save(); write_metrics_csv(run)   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
+        if best and info.main: save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=epoch, global_step=pos.global_step, val_acc=val['acc'], config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
+        save()   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
+    if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 46
+# %% ../nbs/06_train.ipynb 71
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)
@@ -376,6 +607,23 @@ def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callabl
     if not (run/'config.json').is_file(): raise FileNotFoundError(f'{run} is not a run directory (no config.json)')
     saved = json.loads((run/'config.json').read_text())
     cfg, vocab = TrainConfig(**saved['train']), Vocab.load(run/'vocab.json')
+    if saved['model'].get('vocab_size', len(vocab)) != len(vocab):
+        raise ValueError(f"{run/'vocab.json'} has {len(vocab)} words but the model was trained with vocab_size={saved['model']['vocab_size']}: "
+                         'the vocabulary does not belong to this checkpoint')
     model = (build or make_model)(saved['model'])
-    model.load_state_dict(load_checkpoint(run/f'{which}.pt')['model'])
+    load_weights(model, load_checkpoint(run/f'{which}.pt')['model'], run/f'{which}.pt')
     return model.to(resolve_device(str(device))).eval(), cfg, vocab
+
+# %% ../nbs/06_train.ipynb 92
+RANK_SCRIPT = 'import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n'
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def spawn(cfg: TrainConfig, world: int, port: Optional[int] = None) -> list:
+    "Start `world` local processes that `train(cfg)` together (gloo on CPU, NCCL on GPUs), as torchrun would; returns the Popen objects."
+    import subprocess, sys
+    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port or free_port()), WORLD_SIZE=str(world), OMP_NUM_THREADS='1')
+    return [subprocess.Popen([sys.executable, '-c', RANK_SCRIPT, json.dumps(asdict(cfg))], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]

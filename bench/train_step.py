@@ -13,18 +13,23 @@ subprocess so that peak memory is per configuration:
   visual-missing batches (median of `--steps` calls);
 * peak memory: on CUDA `torch.cuda.max_memory_allocated` during the training steps; on CPU the process's
   peak resident set (`resource.getrusage(...).ru_maxrss`) and the resident set just before the first
-  step (model, optimizer and batch built), so `peak_rss_mib - rss_before_mib` is what the steps add.
+  step (model, optimizer and batch built), so `peak_rss_mib - rss_before_mib` is what the steps add;
+* FLOPs (`torch.utils.flop_counter.FlopCounterMode`: matmuls and convolutions, forward and backward) of one
+  training step and of one evaluated batch per scenario, the achieved FLOP/s, and samples/s
+  (`batch / step_s`, to set against the loader's samples/s in `bench/results/loader.json`).
 
 Not a timed test: run it by hand, e.g.
 
     python bench/train_step.py                      # CPU, both methods, threads = all cores
     python bench/train_step.py --device cuda --amp bf16
     python bench/train_step.py --out bench/results/train_step.json
+    python bench/train_step.py --batch 2 --methods ours --amp bf16
 """
 import argparse, json, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from avqa_missing.model import ModelConfig, build_model
 
@@ -77,7 +82,8 @@ def run_one(method: str, args) -> dict:
     for i in range(args.warmup + args.steps):
         sync(); t0 = time.perf_counter(); step(); sync()
         if i >= args.warmup: times.append(time.perf_counter() - t0)
-    out = dict(method=method, parameters=n_params, step_s=statistics.median(times), step_min_s=min(times), step_max_s=max(times))
+    out = dict(method=method, parameters=n_params, step_s=statistics.median(times), step_min_s=min(times), step_max_s=max(times),
+               samples_per_s=args.batch / statistics.median(times))
     if dev.type == 'cuda': out['peak_mem_mib'] = torch.cuda.max_memory_allocated(dev) / 2**20
     else: out.update(rss_before_mib=rss_before, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     model.eval(); out['infer_s'] = {}
@@ -88,6 +94,15 @@ def run_one(method: str, args) -> dict:
             with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None): model(bt)
             sync(); ts.append(time.perf_counter() - t0)
         out['infer_s'][name] = statistics.median(ts)
+    with FlopCounterMode(display=False) as fc: step()
+    out['step_flops'] = fc.get_total_flops(); out['step_flop_per_s'] = out['step_flops'] / out['step_s']
+    out['infer_flops'] = {}
+    for name, bt in (('complete', batch), ('audio-missing', without(batch, 'audio')), ('visual-missing', without(batch, 'visual'))):
+        with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None), FlopCounterMode(display=False) as fc: model(bt)
+        out['infer_flops'][name] = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc: step()
+    out['step_flops_by_module'] = {k: v for k, v in sorted(((m, sum(d.values())) for m, d in fc.get_flop_counts().items()
+                                                            if m.count('.') <= 2 and m != 'Global'), key=lambda kv: -kv[1])[:12]}
     return out
 
 
@@ -128,6 +143,8 @@ def main():
         mem = f"peak {r['peak_mem_mib']:.0f} MiB" if 'peak_mem_mib' in r else f"peak RSS {r['peak_rss_mib']:.0f} MiB (before steps {r['rss_before_mib']:.0f})"
         print(f"{r['method']:8s} {r['parameters'] / 1e6:6.2f} M params  step {r['step_s']:.3f} s (min {r['step_min_s']:.3f})  {mem}  "
               f"inference complete/audio-missing/visual-missing: " + ' / '.join(f'{v:.3f}' for v in r['infer_s'].values()) + ' s')
+        print(f"{'':8s} step {r['step_flops'] / 1e12:.3f} TFLOP ({r['step_flop_per_s'] / 1e9:.0f} GFLOP/s achieved), {r['samples_per_s']:.2f} samples/s; "
+              f"inference " + ' / '.join(f'{v / 1e9:.0f}' for v in r['infer_flops'].values()) + ' GFLOP per batch')
 
 
 if __name__ == '__main__':
