@@ -463,8 +463,8 @@ def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -
         torch.manual_seed(seed)
         return predict(model, loader, device, amp, desc='val', gather=gather)
 
-def _record(kind: str, pos: Position, optimizer, **values) -> dict:
-    return dict(kind=kind, epoch=pos.epoch, step=pos.step, global_step=pos.global_step, lr=optimizer.param_groups[0]['lr'], **values)
+def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **values) -> dict:
+    return dict(kind=kind, epoch=epoch, step=step, global_step=global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
 # %% ../nbs/06_train.ipynb 59
 def init_from(model: nn.Module, source) -> int:
@@ -546,13 +546,12 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
             pos.bad += 1
             report = nonfinite_report(values, epoch, step, global_step, ids)
             if pos.bad > cfg.skip_nonfinite: raise NonFiniteLossError(f'{report}. That step did not change the weights; the last checkpoint is {Path(run)/"last.pt"}.')
-            if info.main: print(f'warning: skipped the batch: {report}'); append_metrics(run, dict(kind='skipped', epoch=epoch, step=step + 1, global_step=global_step + 1, lr=optimizer.param_groups[0]['lr'], **values, question_ids=list(ids)))
+            if info.main: print(f'warning: skipped the batch: {report}'); append_metrics(run, _record('skipped', epoch, step + 1, global_step + 1, optimizer, **values, question_ids=list(ids)))
         else: pos.bad = 0; accumulate(pos.window, values); accumulate(pos.epoch_sums, values)
         if (global_step + 1) % cfg.log_every == 0:
             now = time.perf_counter()
             if info.main and pos.window:
-                append_metrics(run, dict(kind='train', epoch=epoch, step=step + 1, global_step=global_step + 1, lr=optimizer.param_groups[0]['lr'],
-                                         **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
+                append_metrics(run, _record('train', epoch, step + 1, global_step + 1, optimizer, **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
 # %% ../nbs/06_train.ipynb 68
@@ -592,7 +591,7 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
         val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
         best = val['acc'] > pos.best_acc
         if best: pos.best_acc, pos.best_epoch = val['acc'], epoch
-        if info.main: append_metrics(run, _record('val', pos, optimizer, **means(pos.epoch_sums, 'train_'), val_acc=val['acc'], val_loss=val['loss'], best=best))
+        if info.main: append_metrics(run, _record('val', pos.epoch, pos.step, pos.global_step, optimizer, **means(pos.epoch_sums, 'train_'), val_acc=val['acc'], val_loss=val['loss'], best=best))
         scheduler.step(); pos.epoch, pos.step, pos.epoch_sums = epoch + 1, 0, {}
         if best and info.main: save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=epoch, global_step=pos.global_step, val_acc=val['acc'], config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
         save()   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
