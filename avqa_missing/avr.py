@@ -319,11 +319,12 @@ class AVRConfig:
     learned_variance: bool = False  # Sigma_theta learned (Nichol & Dhariwal) instead of fixed
     fixed_variance: str = 'small'   # fixed Sigma: 'small' = tilde beta_t, 'large' = beta_t
     vlb_weight: float = 1e-3        # weight of L_vlb when learned_variance
-    start: str = 'features'         # enhance: 'features' = T reverse steps from the features; 'sdedit'
+    start: str = 'sdedit'           # enhance: 'sdedit' = noise to sdedit_step, denoise; 'features' = T steps from the features (authors)
     sdedit_step: int | None = None  # 'sdedit': noise the features to this step first (default T // 2)
-    stochastic: bool = True         # add sigma_t z in the reverse steps (DDPM); False: means only
+    stochastic: bool = True         # draw noise (reverse steps: sigma_t z; sdedit: the forward noise); False: deterministic
     clip_x0: float | None = None    # clamp f0_hat to [-clip_x0, clip_x0] in the reverse steps
     latent_norm: bool = True        # standardise the projected f^{av} per sample
+    output: str = 'residual'        # enhance returns: 'residual' = input + proj_out(f_0 - f^{av}); 'decode' = proj_out(f_0)
     ave_through_proj: bool = False  # let L_ave train the input projection too (see below)
     groups: int = 8                 # GroupNorm groups in the denoiser
     min_down: int = 4               # down-sample only grids at least this wide
@@ -331,6 +332,7 @@ class AVRConfig:
 
     def __post_init__(self):
         if self.start not in ('features', 'sdedit'): raise ValueError(f"start must be 'features' or 'sdedit', got {self.start!r}")
+        if self.output not in ('residual', 'decode'): raise ValueError(f"output must be 'residual' or 'decode', got {self.output!r}")
         _check_prediction(self.prediction); beta_schedule(self.schedule, self.n_steps)
         if self.weighting not in WEIGHTINGS: raise ValueError(f'unknown weighting {self.weighting!r}; expected one of {WEIGHTINGS}')
         if self.fixed_variance not in ('small', 'large'): raise ValueError(f"fixed_variance must be 'small' or 'large', got {self.fixed_variance!r}")
@@ -365,10 +367,10 @@ class AVRFusion(nn.Module):
 
 # %% ../nbs/03_avr.ipynb 67
 @patch
-def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape):
-    "Project f^{av} (N, hidden, H, W) back and split: audio (..., c) pooled over the grid, visual like the input."
+def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bool = True):
+    "Project f^{av} (N, hidden, H, W) back and split: audio (..., c) pooled over the grid, visual like the input; `bias=False` for a change of f^{av}."
     c, C = self.cfg.audio_dim, self.cfg.visual_channels
-    (w_a, w_v), (b_a, b_v) = self.proj_out.weight.split([c, C], dim=0), self.proj_out.bias.split([c, C])
+    (w_a, w_v), (b_a, b_v) = self.proj_out.weight.split([c, C], dim=0), (self.proj_out.bias.split([c, C]) if bias else (None, None))
     visual = F.conv2d(z, w_v, b_v)                                  # (N, C, H, W)
     audio = F.linear(z.mean(dim=(-2, -1)), w_a.flatten(1), b_a)     # (N, c): grid mean, then the (linear) projection
     return audio.reshape(audio_shape), visual.reshape(visual_shape)  # (..., c), (..., C, H, W)
@@ -396,17 +398,20 @@ def enhance(self: AVRDiffusion, audio: torch.Tensor, visual: torch.Tensor, gener
     "Fig. 4(b): the reverse process (Eq. 6) on the fused pseudo+real features; returns (audio_hat, visual_hat)."
     cfg = self.cfg
     with torch.set_grad_enabled(self.training and torch.is_grad_enabled()):
-        z = self.encode(audio, visual)                              # (N, d, H, W)
+        z0 = z = self.encode(audio, visual)                         # (N, d, H, W)
         g = make_generator(generator, z.device)
         t_start = cfg.n_steps
-        if cfg.start == 'sdedit':
+        if cfg.start == 'sdedit':                                   # f_t ~ q(f_t | f_0) (Eq. 5), then denoise from t
             t_start = cfg.sdedit_step or max(1, cfg.n_steps // 2)
-            z = q_sample(self.sched, z, t_start, generator=g)
+            z = q_sample(self.sched, z, t_start, noise=None if cfg.stochastic else torch.zeros_like(z), generator=g)
         res = reverse_chain(self.sched, self.eps_theta, z, t_start, g, return_trajectory, prediction=cfg.prediction,
                             fixed_variance=cfg.fixed_variance, learned_variance=cfg.learned_variance,
                             stochastic=cfg.stochastic, clip_x0=cfg.clip_x0)
         z_hat, traj = res if return_trajectory else (res, None)    # traj: latents f_{t_start}, ..., f_0
-        out = self.decode(z_hat, audio.shape, visual.shape)         # (..., c), visual's shape
+        if cfg.output == 'decode': out = self.decode(z_hat, audio.shape, visual.shape)   # (..., c), visual's shape
+        else:                                                       # the chain's change of f^{av}, mapped back onto the input
+            d_a, d_v = self.decode(z_hat - z0, audio.shape, visual.shape, bias=False)
+            out = (audio + d_a, visual + d_v)
     return (*out, traj) if return_trajectory else out
 
 

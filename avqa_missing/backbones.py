@@ -23,13 +23,13 @@ __all__ = ['BACKBONES', 'BACKBONE_MODULES', 'AVST_VARIANTS', 'check_avqa_inputs'
 # %% ../nbs/04_backbones.ipynb 6
 def _shape(x): return tuple(x.shape)
 
-def check_avqa_inputs(audio=None, visual=None, q_ids=None, neg_visual=None, *, audio_dim=None, visual_channels=None):
-    "Validate raw AVQA inputs (any may be None); raise `ValueError` naming the bad one. Returns (B, T)."
+def check_avqa_inputs(audio=None, visual=None, q_ids=None, neg_visual=None, *, audio_dim=None, visual_channels=None, values: bool = True):
+    "Validate raw AVQA inputs (any may be None); raise `ValueError` naming the bad one. Returns (B, T). `values=False`: shapes only (no host sync)."
     B = T = None
     def _bt(name, x):
         nonlocal B, T
         if x.shape[0] == 0 or x.shape[1] == 0: raise ValueError(f'{name} has an empty batch or time axis: {_shape(x)}')
-        if not torch.isfinite(x).all(): raise ValueError(f'{name} contains NaN or Inf')
+        if values and not torch.isfinite(x).all(): raise ValueError(f'{name} contains NaN or Inf')
         if B is None: B, T = x.shape[0], x.shape[1]
         elif _shape(x)[:2] != (B, T): raise ValueError(f'{name} has (B, T) = {_shape(x)[:2]}, the other inputs have {(B, T)}')
     if audio is not None:
@@ -69,6 +69,8 @@ class AVQABackbone(nn.Module):
     uses_audio: bool = True
     uses_visual: bool = True
     uses_prompt: bool = False     # True: encode_question(q_ids, prompt_ids) also encodes the declarative prompt (TSPM)
+    uses_negatives: bool = False  # True: answer() uses negative visual maps (neg_f_v) for an auxiliary loss (AVST's L_s)
+    check_values: bool = True     # False: skip the input checks that read tensor values (each is a host-device sync)
 
     def encode_question(self, q_ids: torch.Tensor) -> QuestionFeatures: raise NotImplementedError
     def encode_modalities(self, audio=None, visual=None): raise NotImplementedError   # -> (f_a, f_v), None where not given/used
@@ -82,8 +84,8 @@ class AVQABackbone(nn.Module):
     def forward(self, audio, visual, q_ids, neg_visual=None, prompt_ids=None):
         "(audio [B,T,Da], visual [B,T,C,H,W], q_ids [B,L], neg_visual, prompt_ids [B,Lp]) -> (logits [B, n_answers], dict of aux losses)."
         audio = audio if self.uses_audio else None          # an unused modality is never read
-        visual, neg_visual = (visual, neg_visual) if self.uses_visual else (None, None)
-        check_avqa_inputs(audio, visual, q_ids, neg_visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels)
+        visual, neg_visual = (visual, neg_visual if self.uses_negatives else None) if self.uses_visual else (None, None)
+        check_avqa_inputs(audio, visual, q_ids, neg_visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels, values=self.check_values)
         q = self.encode_text(q_ids, prompt_ids)
         f_a, f_v = self.encode_modalities(audio, visual)
         neg_f_v = None if neg_visual is None else self.encode_modalities(None, neg_visual)[1]
@@ -147,6 +149,7 @@ def audio_projection(audio_dim: int, d_model: int, n_layers: int = 2) -> nn.Sequ
 # %% ../nbs/04_backbones.ipynb 19
 class QuestionEncoder(nn.Module):
     "003 §4.1: tanh(word embeddings) -> LSTM -> $f_q$ = FC(tanh(last state)); `use_cell` adds the cell state, `pack` skips trailing pads."
+    check_values: bool = True                                          # False: no checks that read q_ids' values
     def __init__(self, vocab_size: int, word_dim: int, d_model: int, n_layers: int = 1, use_cell: bool = True, pack: bool = True):
         super().__init__()
         self.vocab_size, self.use_cell, self.pack = vocab_size, use_cell, pack
@@ -157,7 +160,7 @@ class QuestionEncoder(nn.Module):
     def forward(self, q_ids: torch.Tensor) -> QuestionFeatures:
         check_avqa_inputs(q_ids=q_ids)
         B, L = q_ids.shape
-        if q_ids.min() < 0 or q_ids.max() >= self.vocab_size: raise ValueError(f'q_ids must lie in [0, vocab_size={self.vocab_size}), got [{q_ids.min()}, {q_ids.max()}]')
+        if self.check_values and (q_ids.min() < 0 or q_ids.max() >= self.vocab_size): raise ValueError(f'q_ids must lie in [0, vocab_size={self.vocab_size}), got [{q_ids.min()}, {q_ids.max()}]')
         mask = q_ids != 0                                              # (B, L) real tokens
         x = torch.tanh(self.embed(q_ids))                              # (B, L, word_dim)
         if self.pack: words, (h, c) = self._packed_lstm(x, mask)
@@ -171,8 +174,8 @@ class QuestionEncoder(nn.Module):
 def _packed_lstm(self: QuestionEncoder, x, mask):
     "Run the LSTM over each question's real tokens only (right-padded ids required)."
     lengths = mask.sum(1)                                              # (B,)
-    if (lengths == 0).any(): raise ValueError('a question in q_ids has no tokens (all <pad>)')
-    if not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None] < lengths[:, None]):
+    if self.check_values and (lengths == 0).any(): raise ValueError('a question in q_ids has no tokens (all <pad>)')
+    if self.check_values and not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None] < lengths[:, None]):
         raise ValueError('q_ids must be right-padded: <pad> (0) may only follow the last word')
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, (h, c) = self.lstm(packed)
@@ -328,6 +331,7 @@ class AVST(AVQABackbone):
         if c.use_visual: self.visual_grounding = (SpatialGrounding(c.d_model, c.visual_channels, c.sg_normalize, c.sg_temperature) if c.spatial_grounding
                                                   else GlobalVisual(c.d_model, c.visual_channels))
         if c.spatial_grounding: self.match_head = MatchHead(c.d_model, c.match_hidden)
+        self.uses_negatives = c.use_visual and c.spatial_grounding           # L_s (Eq. 3) needs negative maps
         if c.temporal_grounding:
             if c.use_audio: self.tg_audio = TemporalGrounding(c.d_model, c.tg_mode, c.tg_heads, c.dropout)
             if c.use_visual: self.tg_visual = TemporalGrounding(c.d_model, c.tg_mode, c.tg_heads, c.dropout)
@@ -346,7 +350,7 @@ def encode_modalities(self: AVST, audio=None, visual=None):
     "Raw -> modality features: audio (B,T,Da) -> f_a (B,T,d) through the projection; the visual map is used as is."
     audio = audio if self.uses_audio else None
     visual = visual if self.uses_visual else None
-    check_avqa_inputs(audio, visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels)
+    check_avqa_inputs(audio, visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels, values=self.check_values)
     return (None if audio is None else self.audio_proj(audio)), visual
 
 @patch

@@ -7,17 +7,20 @@ from __future__ import annotations
 import json, os, sys
 from pathlib import Path
 
+import numpy as np
+
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
 from .synth import SIZES, SynthConfig, synthesize
 from .train import TrainConfig, DistributedTrainingError, train as run_training
 from .extract import extract_cli
-from .evaluate import SCENARIOS, evaluate_run, format_table, plot_scenarios
+from .evaluate import SCENARIOS, TABLE_KEYS, evaluate_run, format_table, plot_scenarios
 
 # %% auto 0
-__all__ = ['DEMO_MODEL', 'COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'model_from_args', 'train', 'evaluate', 'extract',
-           'run_demo', 'demo', 'main']
+__all__ = ['DEMO_MODEL', 'DEMO_SCENARIOS', 'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'COMMANDS', 'annotated_video_ids', 'convert',
+           'synth', 'model_from_args', 'train', 'evaluate', 'extract', 'demo_runs', 'run_demo', 'demo', 'demo_study',
+           'mean_tables', 'gap_recovered', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -82,13 +85,14 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           skip_nonfinite: Param('batches in a row that may be skipped on a NaN/Inf loss before stopping', int) = 0,
           deterministic: Param('deterministic algorithms (bitwise-repeatable; slower on CUDA)', store_true) = False,
           compile: Param('torch.compile the loss computation', store_true) = False,
+          value_checks: Param("check input values (NaN, ids, masks) inside the model at every step (host syncs; the dataset checks them anyway)", store_true) = False,
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
     "Train a model on a benchmark directory; writes the run directory. Under torchrun: DistributedDataParallel, --batch_size is global."
     cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
                       max_steps=max_steps, progress=not quiet, init=init, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
-                      deterministic=deterministic, compile=compile, dist_timeout=dist_timeout)
+                      deterministic=deterministic, compile=compile, dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
 
@@ -130,18 +134,31 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
 # %% ../nbs/11_cli.ipynb 17
 DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
                   avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
+DEMO_SCENARIOS = ('complete', 'audio-missing', 'visual-missing')
+DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over DEMO_MODEL)
 
-def run_demo(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True) -> dict:
-    "Benchmark -> AVST, then AVST+RMM+AVR started from it -> complete / audio-missing / visual-missing tables, by row name."
+def _over(base: dict, over: dict) -> dict:
+    "`base` with `over` on top; dict values (e.g. avr_settings) are merged one level down."
+    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
+
+def demo_runs(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True,
+              variants: dict = DEMO_VARIANTS) -> tuple[Path, dict]:
+    "Benchmark -> AVST -> each variant of ours fine-tuned from it: (data directory, {row name: run}); finished runs are reused."
     out = Path(out); data = out/'data'
     if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
     common = dict(data=str(data), seed=seed, progress=progress)
-    base = run_training(TrainConfig(out=str(out/'avst-baseline'), model={**DEMO_MODEL, 'method': 'baseline'}, epochs=epochs,
-                                    lr=lr, lr_step=max(epochs - 2, 1), **common))
-    ours = run_training(TrainConfig(out=str(out/'avst-ours'), model={**DEMO_MODEL, 'method': 'ours'}, epochs=max(epochs // 2, 1),
-                                    lr=lr / 3, lr_step=max(epochs // 2 - 1, 1), init=str(base), **common))
-    return {f'{name} {sc}': evaluate_run(run, data, 'test', sc) for name, run in (('AVST', base), ('AVST+RMM+AVR', ours))
-            for sc in ('complete', 'audio-missing', 'visual-missing')}
+    runs = {'AVST': run_training(TrainConfig(out=str(out/'avst-baseline'), model={**DEMO_MODEL, 'method': 'baseline'}, epochs=epochs,
+                                             lr=lr, lr_step=max(epochs - 2, 1), **common))}
+    for name, (sub, over) in variants.items():
+        runs[name] = run_training(TrainConfig(out=str(out/sub), model=_over({**DEMO_MODEL, 'method': 'ours'}, over), epochs=max(epochs // 2, 1),
+                                              lr=lr / 3, lr_step=max(epochs // 2 - 1, 1), init=str(runs['AVST']), **common))
+    return data, runs
+
+def run_demo(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True) -> dict:
+    "Benchmark -> AVST, then AVST+RMM+AVR started from it -> complete / audio-missing / visual-missing tables, by row name."
+    data, runs = demo_runs(out, videos, epochs, seed, lr, progress)
+    return {f'{name} {sc}': evaluate_run(run, data, 'test', sc) for name, run in runs.items() for sc in DEMO_SCENARIOS}
+
 
 # %% ../nbs/11_cli.ipynb 18
 @call_parse
@@ -158,6 +175,33 @@ def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa
     print(f"saved {Path(out, 'demo.json')} and {Path(out, 'comparison.png')}")
 
 # %% ../nbs/11_cli.ipynb 20
+DEMO_ABLATIONS = {'AVST+RMM': ('avst-rmm', dict(use_avr=False)), 'AVST+AVR': ('avst-avr', dict(use_rmm=False)),
+                  'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
+                  "AVST+RMM+AVR, authors' start": ('avst-ours-authors-start', dict(avr_settings=dict(start='features')))}
+
+def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, progress: bool = False, **kw) -> dict:
+    "`demo_runs` for each seed, with ours and `DEMO_ABLATIONS` -> {seed: {row name: {scenario: table}}}; `kw` go to `demo_runs`."
+    variants = {**DEMO_VARIANTS, **DEMO_ABLATIONS} if variants is None else variants
+    res = {}
+    for s in seeds:
+        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants, **kw)
+        res[str(s)] = {name: {sc: {k: v for k, v in evaluate_run(run, data, 'test', sc).items() if isinstance(v, (int, float, str))}
+                              for sc in DEMO_SCENARIOS} for name, run in runs.items()}
+    return res
+
+# %% ../nbs/11_cli.ipynb 22
+def mean_tables(seeds: dict) -> dict:
+    "{seed: {row: {scenario: table}}} -> {'row scenario': table of per-type accuracies averaged over the seeds}, for `format_table`."
+    first = next(iter(seeds.values()))
+    return {f'{r} {sc}': {k: float(np.mean([seeds[s][r][sc][k] for s in seeds])) for k in TABLE_KEYS}
+            for r in first for sc in first[r]}
+
+def gap_recovered(seeds: dict, row: str, scenario: str, base: str = 'AVST') -> np.ndarray:
+    "Per seed, the fraction of `base`'s complete-to-`scenario` drop that `row` wins back: (row - base) / (base complete - base)."
+    acc = lambda r, sc: np.array([seeds[s][r][sc]['All Avg'] for s in seeds])
+    return (acc(row, scenario) - acc(base, scenario)) / (acc(base, 'complete') - acc(base, scenario))
+
+# %% ../nbs/11_cli.ipynb 28
 COMMANDS = {'demo': demo, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train, 'eval': evaluate}
 
 def main(argv: list[str] | None = None):

@@ -62,7 +62,7 @@ class ModelConfig:
 
 # %% ../nbs/05_model.ipynb 8
 def _validate(self: ModelConfig):
-    "Check a `ModelConfig` and normalise it (tuple `visual_shape`, RMM defaults merged into `rmm_settings`)."
+    "Check a `ModelConfig` and normalise it (tuple `visual_shape`, RMM defaults merged into `rmm_settings`, every AVR value written into `avr_settings`)."
     self.visual_shape = tuple(self.visual_shape)                 # JSON gives a list
     if len(self.visual_shape) != 3: raise ValueError(f'visual_shape must be (C, H, W), got {self.visual_shape}')
     if self.method not in METHODS: raise ValueError(f'method must be one of {METHODS}, got {self.method!r}')
@@ -73,7 +73,9 @@ def _validate(self: ModelConfig):
     _check_settings('rmm_settings', self.rmm_settings, RMMConfig)
     _check_settings('avr_settings', self.avr_settings, AVRConfig)
     self.rmm_settings = {**RMM_DEFAULTS, **self.rmm_settings}   # explicit, so a saved config records it
-    RMMConfig(**self.rmm_settings); AVRConfig(n_steps=self.n_steps, **self.avr_settings)  # bad values fail now
+    RMMConfig(**self.rmm_settings)                               # bad values fail now
+    avr = AVRConfig(n_steps=self.n_steps, **self.avr_settings)
+    self.avr_settings = {f.name: getattr(avr, f.name) for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']}  # all, pinned
 
 # %% ../nbs/05_model.ipynb 14
 AUX_NAMES = {'L_s': 'match'}   # backbone aux loss -> key in `losses` (AVST's audio-visual match loss, Eq. 3 of 003)
@@ -89,6 +91,7 @@ def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
 # %% ../nbs/05_model.ipynb 15
 class MissingAVQA(nn.Module):
     "Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with missing modalities."
+    check_values: bool = True    # see `set_value_checks`
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg)
@@ -120,11 +123,11 @@ def missing_masks(self: MissingAVQA, batch: dict):
         if present is not None and (not torch.is_tensor(present) or present.dtype != torch.bool or present.shape != (B,)):
             raise ValueError(f'{m}_present must be a bool tensor of shape ({B},), got {present!r:.60}')
         if m not in batch:
-            if present is not None and present.any(): raise ValueError(f'{m}_present is True for some samples but the batch has no {m!r}')
+            if self.check_values and present is not None and present.any(): raise ValueError(f'{m}_present is True for some samples but the batch has no {m!r}')
             masks.append(torch.ones(B, dtype=torch.bool, device=dev))
         elif batch[m].shape[0] != B: raise ValueError(f'{m} has batch size {batch[m].shape[0]}, question has {B}')
         else: masks.append(torch.zeros(B, dtype=torch.bool, device=dev) if present is None else ~present.to(dev))
-    if (both := masks[0] & masks[1]).any():
+    if self.check_values and (both := masks[0] & masks[1]).any():
         raise ValueError(f'samples {both.nonzero().flatten().tolist()} miss both audio and visual: AVQA needs at least one')
     return tuple(masks)
 
@@ -205,7 +208,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
     cfg, bb = self.cfg, self.backbone
     am, vm = self.missing_masks(batch)
-    if am.any() or vm.any():
+    if self.check_values and (am.any() or vm.any()):
         raise ValueError(f'losses() trains on complete batches (the paper trains with both modalities); samples {(am | vm).nonzero().flatten().tolist()} miss one')
     q = bb.encode_text(batch['question'], batch.get('prompt'))
     f_a, f_v = bb.encode_modalities(batch['audio'].float(), batch['visual'].float())     # float16 -> float32
@@ -219,3 +222,13 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         total = total + out['qa_audio_missing'] + out['qa_visual_missing']                  # L_avqa
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
     return {'total': total, **out}
+
+# %% ../nbs/05_model.ipynb 48
+@patch
+def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
+    "Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts; shapes are always checked."
+    for m in self.modules():
+        if hasattr(m, 'check_values'): m.check_values = on          # the model, its backbone, the question encoder
+    if self.rmm is not None: self.rmm.cfg.check_finite = on
+    if self.avr is not None: self.avr.cfg.check_inputs = on
+    return self

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb 3
 from __future__ import annotations
-import contextlib, csv, json, math, os, pickle, random, time
+import collections, contextlib, csv, json, math, os, pickle, random, time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,21 +16,22 @@ import torch.nn as nn
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils._python_dispatch import TorchDispatchMode
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, FeatureStore, Vocab, load_annotations, make_loader
 
 # %% auto 0
-__all__ = ['AMP_MODES', 'SAME_ON_RESUME', 'RANK_SCRIPT', 'TrainConfig', 'check_train_config', 'resolve_device', 'resolve_amp',
-           'autocast', 'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state',
+__all__ = ['AMP_MODES', 'HOST_SYNC_OPS', 'SAME_ON_RESUME', 'RANK_SCRIPT', 'TrainConfig', 'check_train_config', 'resolve_device',
+           'resolve_amp', 'autocast', 'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state',
            'split_questions', 'open_store', 'model_settings', 'check_store_fits', 'make_model', 'model_config_dict',
            'CheckpointError', 'previous', 'save_checkpoint', 'load_checkpoint', 'load_resume_checkpoint',
            'read_metrics', 'append_metrics', 'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError',
-           'make_optimizer', 'train_step', 'nonfinite_report', 'gather_predictions', 'predict', 'writable_dir',
-           'prepare_run', 'epoch_order', 'DistInfo', 'dist_info', 'init_distributed', 'shard', 'epoch_batches',
-           'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'load_weights', 'restore', 'validate',
-           'init_from', 'LossModule', 'rank_seed', 'write_text_atomic', 'setup', 'DistributedTrainingError',
-           'collective_failure', 'Pending', 'train', 'load_run', 'free_port', 'spawn']
+           'make_optimizer', 'train_step', 'nonfinite_report', 'HostSyncCounter', 'gather_predictions', 'predict',
+           'writable_dir', 'prepare_run', 'epoch_order', 'DistInfo', 'dist_info', 'init_distributed', 'shard',
+           'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'load_weights',
+           'restore', 'validate', 'init_from', 'LossModule', 'rank_seed', 'write_text_atomic', 'setup',
+           'DistributedTrainingError', 'collective_failure', 'Pending', 'train', 'load_run', 'free_port', 'spawn']
 
 # %% ../nbs/06_train.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -59,6 +60,7 @@ class TrainConfig:
     ckpt_every: Optional[int] = None    # also write last.pt every this many steps (None: at epoch ends only)
     skip_nonfinite: int = 0             # batches in a row that may be skipped on a NaN/Inf loss before stopping (0: stop at once)
     deterministic: bool = False         # torch.use_deterministic_algorithms (bitwise-repeatable runs; slower on CUDA)
+    value_checks: bool = False          # the model's checks of input values at every step (host syncs; the dataset has checked the data)
     dist_timeout: float = 600.0         # seconds a rank waits in a collective before failing (torchrun / DDP)
     log_every: int = 10                 # steps per training record in metrics.jsonl
     progress: bool = True               # tqdm bars
@@ -294,6 +296,19 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
 # %% ../nbs/06_train.ipynb 38
+HOST_SYNC_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', 'equal', '_unique2', 'unique_dim', 'unique_consecutive', 'repeat_interleave')
+
+class HostSyncCounter(TorchDispatchMode):
+    "Counts, by op name, the ops that need device values on the host (`.item()`, `bool(t)`, `nonzero`, device-to-host copies): syncs on a GPU."
+    def __init__(self): super().__init__(); self.ops = collections.Counter()
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name, kwargs = func.overloadpacket.__name__, kwargs or {}
+        to_host = name in ('_to_copy', 'copy_') and torch.device(kwargs.get('device') or args[0].device).type == 'cpu' and \
+                  any(torch.is_tensor(a) and a.device.type != 'cpu' for a in args)
+        if name in HOST_SYNC_OPS or to_host: self.ops[name] += 1
+        return func(*args, **kwargs)
+
+# %% ../nbs/06_train.ipynb 40
 def gather_predictions(out: dict) -> dict:
     "Every rank's predictions (dict of CPU tensors with 'index'), concatenated and put in dataset order."
     parts = [None] * dist.get_world_size(); dist.all_gather_object(parts, out)
@@ -323,7 +338,7 @@ def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Opti
     correct = out['pred'] == out['answer']
     return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
 
-# %% ../nbs/06_train.ipynb 40
+# %% ../nbs/06_train.ipynb 42
 SAME_ON_RESUME = ('model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
 
 def _check_resumable(run: Path, cfg: TrainConfig):
@@ -352,12 +367,12 @@ def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)        # used to select the checkpoint only
     return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
 
-# %% ../nbs/06_train.ipynb 42
+# %% ../nbs/06_train.ipynb 44
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 45
+# %% ../nbs/06_train.ipynb 47
 @dataclass
 class DistInfo:
     "This process's place in a torchrun job (rank 0 of 1 when there is none)."
@@ -374,7 +389,7 @@ def dist_info() -> DistInfo:
     if not 0 <= info.rank < info.world: raise ValueError(f'RANK={info.rank} is outside WORLD_SIZE={info.world}')
     return info
 
-# %% ../nbs/06_train.ipynb 46
+# %% ../nbs/06_train.ipynb 48
 def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
     "Join the process group when torchrun started several processes (NCCL on CUDA, gloo on CPU); the device of this rank."
     info, device = dist_info(), resolve_device(cfg.device)
@@ -385,7 +400,7 @@ def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
     if dist.get_world_size() != info.world: raise ValueError(f'WORLD_SIZE={info.world} but the process group has {dist.get_world_size()} ranks')
     return info, device
 
-# %% ../nbs/06_train.ipynb 47
+# %% ../nbs/06_train.ipynb 49
 def shard(items: list, info: DistInfo) -> list:
     "This rank's contiguous share of `items` (shares differ in size by at most one)."
     return [items[i] for i in np.array_split(np.arange(len(items)), info.world)[info.rank]]
@@ -399,14 +414,14 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 48
+# %% ../nbs/06_train.ipynb 50
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     "(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights); pinned memory on CUDA."
     ds.set_epoch(epoch)
     batches, weights = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, start_step, info)
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda', batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 53
+# %% ../nbs/06_train.ipynb 55
 @dataclass
 class Position:
     "Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best validation so far."
@@ -427,7 +442,7 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 54
+# %% ../nbs/06_train.ipynb 56
 def checkpoint_state(model, optimizer, scheduler, scaler, pos: Position, cfg: TrainConfig, model_cfg: dict, device,
                      info: DistInfo = DistInfo()) -> dict:
     "Everything `last.pt` holds, tensors and plain data only (a collective in a distributed run: every rank's RNG state)."
@@ -444,7 +459,7 @@ def load_weights(model: nn.Module, weights: dict, path):
         lines = [l.strip() for l in str(e).splitlines()[1:] if l.strip()] or [str(e)]
         raise CheckpointError(f'{path} does not fit this model (another run or other settings?): {lines[0][:300]}') from None
 
-# %% ../nbs/06_train.ipynb 55
+# %% ../nbs/06_train.ipynb 57
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(), path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
     load_weights(model, state['model'], path); optimizer.load_state_dict(state['optimizer'])
@@ -456,7 +471,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 57
+# %% ../nbs/06_train.ipynb 59
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -466,7 +481,7 @@ def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -
 def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **values) -> dict:
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 59
+# %% ../nbs/06_train.ipynb 61
 def init_from(model: nn.Module, source) -> int:
     "Copy into `model` the tensors of checkpoint `source` (a .pt file or a run dir: its best.pt) whose names and shapes match; returns how many."
     path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
@@ -476,7 +491,7 @@ def init_from(model: nn.Module, source) -> int:
     model.load_state_dict(hit, strict=False)
     return len(hit)
 
-# %% ../nbs/06_train.ipynb 60
+# %% ../nbs/06_train.ipynb 62
 class LossModule(nn.Module):
     "`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped forward computes."
     def __init__(self, model: nn.Module): super().__init__(); self.model = model
@@ -489,7 +504,7 @@ def rank_seed(seed: int, rank: int) -> int:
 def write_text_atomic(path, text: str):
     path = Path(path); tmp = path.with_name(path.name + '.tmp'); tmp.write_text(text); os.replace(tmp, path)
 
-# %% ../nbs/06_train.ipynb 61
+# %% ../nbs/06_train.ipynb 63
 def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     "Everything `train` needs before its loop: rank, device, precision, run, data, model, optimizer, scheduler, scaler, position."
     info, device = init_distributed(cfg)
@@ -500,6 +515,8 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     seed_everything(cfg.seed)
     run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming, info.main)
     model = (build or make_model)(settings).to(device)
+    if hasattr(model, 'set_value_checks'): model.set_value_checks(cfg.value_checks)   # off: a step asks the device nothing (05_model)
+    if not getattr(getattr(model, 'backbone', model), 'uses_negatives', True): train_ds.negatives = None   # read them only for a loss that uses them
     model_cfg = model_config_dict(model, settings)
     if info.main: write_text_atomic(run/'config.json', json.dumps({'train': asdict(cfg), 'model': model_cfg}, indent=1))
     optimizer, scaler = make_optimizer(model, cfg, device, amp)
@@ -515,7 +532,7 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
         if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
     return info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
 
-# %% ../nbs/06_train.ipynb 63
+# %% ../nbs/06_train.ipynb 65
 class DistributedTrainingError(RuntimeError):
     "A collective failed in a distributed run: another rank died, hung or cannot be reached."
 
@@ -526,7 +543,7 @@ def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Except
                                     f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank probably died or stopped responding '
                                     f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); resume from {Path(cfg.out)/"last.pt"}.')
 
-# %% ../nbs/06_train.ipynb 65
+# %% ../nbs/06_train.ipynb 67
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -538,7 +555,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 66
+# %% ../nbs/06_train.ipynb 68
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     "Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to `skip_nonfinite` in a row)."
     for values, ok, (epoch, step, global_step, ids) in settled:
@@ -554,7 +571,7 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                 append_metrics(run, _record('train', epoch, step + 1, global_step + 1, optimizer, **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 68
+# %% ../nbs/06_train.ipynb 70
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
@@ -564,7 +581,7 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
         if err is e: raise
         raise err from e
 
-# %% ../nbs/06_train.ipynb 69
+# %% ../nbs/06_train.ipynb 71
 def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos) -> Path:
     ddp = DistributedDataParallel(LossModule(model), device_ids=[device.index] if device.type == 'cuda' else None) if info.world > 1 else None
     losses_fn = torch.compile(ddp or model.losses) if cfg.compile else (ddp or model.losses)
@@ -598,7 +615,7 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 71
+# %% ../nbs/06_train.ipynb 73
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)
@@ -613,7 +630,7 @@ def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callabl
     load_weights(model, load_checkpoint(run/f'{which}.pt')['model'], run/f'{which}.pt')
     return model.to(resolve_device(str(device))).eval(), cfg, vocab
 
-# %% ../nbs/06_train.ipynb 92
+# %% ../nbs/06_train.ipynb 95
 RANK_SCRIPT = 'import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n'
 
 def free_port() -> int:

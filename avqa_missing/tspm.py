@@ -227,7 +227,7 @@ class TSPM(AVQABackbone):
 def encode_question(self: TSPM, q_ids: torch.Tensor, prompt_ids: Optional[torch.Tensor] = None) -> QuestionFeatures:
     "q_ids (B, L) [, prompt_ids (B, Lp)] -> QuestionFeatures(f_t = F_q, words, mask, prompt = F_TPrompt (B, D) when uses_prompt)."
     check_avqa_inputs(q_ids=q_ids)
-    if q_ids.max() >= self.cfg.vocab_size: raise ValueError(f'q_ids must lie in [0, vocab_size={self.cfg.vocab_size}), got max {q_ids.max()}')
+    if self.check_values and q_ids.max() >= self.cfg.vocab_size: raise ValueError(f'q_ids must lie in [0, vocab_size={self.cfg.vocab_size}), got max {q_ids.max()}')
     q = self.question_encoder(q_ids)
     if not self.uses_prompt: return q
     if prompt_ids is None:
@@ -239,7 +239,7 @@ def encode_question(self: TSPM, q_ids: torch.Tensor, prompt_ids: Optional[torch.
 @patch
 def encode_modalities(self: TSPM, audio=None, visual=None):
     "Raw -> modality features: audio (B,T,Da) -> F_a (B,T,D); map (B,T,C,H,W) -> projected token map (B,T,D,H,W)."
-    check_avqa_inputs(audio, visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels)
+    check_avqa_inputs(audio, visual, audio_dim=self.cfg.audio_dim, visual_channels=self.cfg.visual_channels, values=self.check_values)
     f_a = None if audio is None else self.audio_proj(audio)
     f_v = None if visual is None else self.token_proj(visual.movedim(2, -1)).movedim(-1, 2)   # (B,T,H,W,C) -> (B,T,D,H,W)
     return f_a, f_v

@@ -14,6 +14,9 @@ subprocess so that peak memory is per configuration:
 * peak memory: on CUDA `torch.cuda.max_memory_allocated` during the training steps; on CPU the process's
   peak resident set (`resource.getrusage(...).ru_maxrss`) and the resident set just before the first
   step (model, optimizer and batch built), so `peak_rss_mib - rss_before_mib` is what the steps add;
+* `host_syncs_forward_backward`: the ops of one forward + backward that need a device value on the host
+  (`train.HostSyncCounter`), with the model's value checks off as the training loop runs it (the plain Adam
+  used here for timing syncs on the CPU; the loop's fused Adam does not, see `06_train`);
 * FLOPs (`torch.utils.flop_counter.FlopCounterMode`: matmuls and convolutions, forward and backward) of one
   training step and of one evaluated batch per scenario, the achieved FLOP/s, and samples/s
   (`batch / step_s`, to set against the loader's samples/s in `bench/results/loader.json`).
@@ -32,6 +35,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from avqa_missing.model import ModelConfig, build_model
+from avqa_missing.train import HostSyncCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +71,7 @@ def run_one(method: str, args) -> dict:
     amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.amp)
     torch.manual_seed(0)
     model = build_model(ModelConfig(method=method, n_slots=args.slots, n_steps=args.diffusion_steps)).to(dev).train()
+    model.set_value_checks(False)                                # as the training loop runs it (TrainConfig.value_checks=False)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     batch = paper_batch(args.batch, args.segments, dev)
     n_params = sum(p.numel() for p in model.parameters())
@@ -96,6 +101,11 @@ def run_one(method: str, args) -> dict:
         out['infer_s'][name] = statistics.median(ts)
     with FlopCounterMode(display=False) as fc: step()
     out['step_flops'] = fc.get_total_flops(); out['step_flop_per_s'] = out['step_flops'] / out['step_s']
+    with HostSyncCounter() as hc:                                 # the model's part of the step; the loop's fused Adam is sync-free (06_train)
+        with torch.autocast(dev.type, dtype=amp, enabled=amp is not None): loss = model.losses(batch)['total']
+        loss.backward()
+    out['host_syncs_forward_backward'] = dict(hc.ops)           # ops that need a device value on the host (05_model, 06_train)
+    opt.zero_grad(set_to_none=True)
     out['infer_flops'] = {}
     for name, bt in (('complete', batch), ('audio-missing', without(batch, 'audio')), ('visual-missing', without(batch, 'visual'))):
         with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None), FlopCounterMode(display=False) as fc: model(bt)
