@@ -176,6 +176,7 @@ def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa
 
 # %% ../nbs/11_cli.ipynb 20
 DEMO_ABLATIONS = {'AVST+RMM': ('avst-rmm', dict(use_avr=False)), 'AVST+AVR': ('avst-avr', dict(use_rmm=False)),
+                  'AVST, zero-filled pairs': ('avst-zero-pairs', dict(use_rmm=False, use_avr=False)),
                   'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
                   "AVST+RMM+AVR, authors' start": ('avst-ours-authors-start', dict(avr_settings=dict(start='features')))}
 
