@@ -19,8 +19,8 @@ from .evaluate import SCENARIOS, TABLE_KEYS, evaluate_run, format_table, plot_sc
 
 # %% auto 0
 __all__ = ['DEMO_MODEL', 'DEMO_SCENARIOS', 'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'COMMANDS', 'annotated_video_ids', 'convert',
-           'synth', 'model_from_args', 'train', 'evaluate', 'extract', 'demo_runs', 'run_demo', 'demo', 'demo_study',
-           'mean_tables', 'gap_recovered', 'main']
+           'synth', 'model_from_args', 'train', 'evaluate', 'extract', 'scalars', 'demo_runs', 'run_demo', 'demo',
+           'demo_study', 'mean_tables', 'all_avg', 'gap_recovered', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -59,13 +59,17 @@ def synth(out: Param('directory to write the benchmark into', str, required=True
     print(f'wrote {root}')
 
 # %% ../nbs/11_cli.ipynb 9
+def _over(base: dict, over: dict) -> dict:
+    "`base` with `over` on top; dict values (e.g. backbone_settings) are merged one level down."
+    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
+
 def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
     "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
-    m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps)
-    if d_model: m['backbone_settings'] = dict(d_model=d_model, word_dim=d_model)
+    m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps,
+             backbone_settings=dict(d_model=d_model, word_dim=d_model) if d_model else {})
     extra = json.loads(model_json) if model_json else {}
     if not isinstance(extra, dict): raise ValueError(f'--model_json must be a JSON object, got {model_json!r}')
-    return {**m, **extra, 'backbone_settings': {**m.get('backbone_settings', {}), **extra.get('backbone_settings', {})}}
+    return _over(m, extra)
 
 # %% ../nbs/11_cli.ipynb 10
 @call_parse
@@ -135,11 +139,11 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
 DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
                   avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
 DEMO_SCENARIOS = ('complete', 'audio-missing', 'visual-missing')
-DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over DEMO_MODEL)
 
-def _over(base: dict, over: dict) -> dict:
-    "`base` with `over` on top; dict values (e.g. avr_settings) are merged one level down."
-    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
+def scalars(table: dict) -> dict:
+    "The plain-data entries of an `evaluate_run` result (accuracies, counts, labels), for JSON."
+    return {k: v for k, v in table.items() if isinstance(v, (int, float, str))}
+DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over DEMO_MODEL)
 
 def demo_runs(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True,
               variants: dict = DEMO_VARIANTS) -> tuple[Path, dict]:
@@ -170,7 +174,7 @@ def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa
     import matplotlib; matplotlib.use('Agg')
     rows = run_demo(out, videos, epochs, seed, lr, progress=not quiet)
     print(format_table(rows))
-    Path(out, 'demo.json').write_text(json.dumps({k: {c: v[c] for c in v if isinstance(v[c], (int, float, str))} for k, v in rows.items()}, indent=1))
+    Path(out, 'demo.json').write_text(json.dumps({k: scalars(v) for k, v in rows.items()}, indent=1))
     ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
     print(f"saved {Path(out, 'demo.json')} and {Path(out, 'comparison.png')}")
 
@@ -186,8 +190,7 @@ def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, 
     res = {}
     for s in seeds:
         data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants, **kw)
-        res[str(s)] = {name: {sc: {k: v for k, v in evaluate_run(run, data, 'test', sc).items() if isinstance(v, (int, float, str))}
-                              for sc in DEMO_SCENARIOS} for name, run in runs.items()}
+        res[str(s)] = {name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in DEMO_SCENARIOS} for name, run in runs.items()}
     return res
 
 # %% ../nbs/11_cli.ipynb 22
@@ -197,9 +200,13 @@ def mean_tables(seeds: dict) -> dict:
     return {f'{r} {sc}': {k: float(np.mean([seeds[s][r][sc][k] for s in seeds])) for k in TABLE_KEYS}
             for r in first for sc in first[r]}
 
+def all_avg(seeds: dict, row: str, scenario: str) -> np.ndarray:
+    "All Avg of `row` under `scenario`, one value per seed."
+    return np.array([seeds[s][row][scenario]['All Avg'] for s in seeds])
+
 def gap_recovered(seeds: dict, row: str, scenario: str, base: str = 'AVST') -> np.ndarray:
     "Per seed, the fraction of `base`'s complete-to-`scenario` drop that `row` wins back: (row - base) / (base complete - base)."
-    acc = lambda r, sc: np.array([seeds[s][r][sc]['All Avg'] for s in seeds])
+    acc = lambda r, sc: all_avg(seeds, r, sc)
     return (acc(row, scenario) - acc(base, scenario)) / (acc(base, 'complete') - acc(base, scenario))
 
 # %% ../nbs/11_cli.ipynb 28
