@@ -21,7 +21,7 @@ __all__ = ['METHODS', 'FILLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'ModelConfig', 'Miss
 
 # %% ../nbs/05_model.ipynb 6
 METHODS = ('baseline', 'ours')
-FILLS = ('zeros', 'zero_input')
+FILLS = ('zeros', 'zero_input', 'mean')
 RMM_DEFAULTS = dict(similarity='cosine', tau=0.1, tau_joint=0.01, loss_norm='element')  # see "RMM addressing" below
 _OWNED = dict(rmm_settings=('n_slots', 'audio_dim', 'visual_shape', 'text_dim'),  # set by the model, not by the settings
               avr_settings=('n_steps', 'audio_dim', 'visual_channels'))
@@ -57,6 +57,7 @@ class ModelConfig:
     missing_fill: str = 'zeros'            # stand-in for a missing modality where no RMM recalls it
     enhance_present: bool = True           # Fig. 4b: the present modality is replaced by its AVR enhancement too
     detach_rmmr_target: bool = False       # True: L_rmmr does not train the backbone's audio projection
+    modality_dropout: float = 0.0          # training: share of samples that lose audio or visual (half each) to `missing_fill` (Table 3 baseline)
 
     def __post_init__(self): _validate(self)
 
@@ -67,6 +68,7 @@ def _validate(self: ModelConfig):
     if len(self.visual_shape) != 3: raise ValueError(f'visual_shape must be (C, H, W), got {self.visual_shape}')
     if self.method not in METHODS: raise ValueError(f'method must be one of {METHODS}, got {self.method!r}')
     if self.missing_fill not in FILLS: raise ValueError(f'missing_fill must be one of {FILLS}, got {self.missing_fill!r}')
+    if not 0 <= self.modality_dropout < 1: raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
     if min(self.n_slots, self.n_steps, self.vocab_size, self.n_answers, self.audio_dim, *self.visual_shape) < 1:
         raise ValueError('n_slots, n_steps, vocab_size, n_answers, audio_dim and visual_shape must be >= 1')
     if not isinstance(self.backbone_settings, dict): raise ValueError('backbone_settings must be a dict')
@@ -92,6 +94,7 @@ def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
 class MissingAVQA(nn.Module):
     "Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with missing modalities."
     check_values: bool = True    # see `set_value_checks`
+    feature_means_from = None    # what `set_feature_means` was given (missing_fill='mean')
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg)
@@ -99,6 +102,9 @@ class MissingAVQA(nn.Module):
         shapes = bb.feature_shapes(*cfg.visual_shape[1:])
         self.audio_feat, self.visual_feat = tuple(shapes['audio']), tuple(shapes['visual'])  # per segment: (d,), (C, H, W)
         self.rmm = self.avr = None
+        if cfg.missing_fill == 'mean':   # raw-input means, set by `set_feature_means`; not saved (non-persistent), so checkpoints stay interchangeable
+            self.register_buffer('audio_mean', torch.zeros(cfg.audio_dim), persistent=False)          # (audio_dim,)
+            self.register_buffer('visual_mean', torch.zeros(cfg.visual_shape), persistent=False)      # (C, H, W)
         if cfg.method == 'baseline': return
         if not (bb.uses_audio and bb.uses_visual): raise ValueError("method='ours' needs a backbone variant that uses audio and visual")
         if len(self.audio_feat) != 1: raise ValueError(f'ours needs audio features of shape (d,) per segment, got {self.audio_feat}')
@@ -144,13 +150,29 @@ def _encode_present(self: MissingAVQA, batch: dict, kind: str, miss: torch.Tenso
 
 @patch
 def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) -> torch.Tensor:
-    "`missing_fill` for n samples, (n, T, *feat): zero features, or the encoding of a zero raw input."
-    if self.cfg.missing_fill == 'zero_input':
-        raw = like.new_zeros(n, T, *((self.cfg.audio_dim,) if kind == 'audio' else self.cfg.visual_shape))
+    "`missing_fill` for n samples, (n, T, *feat): zero features, or the encoding of a zero (or the mean) raw input."
+    if self.cfg.missing_fill in ('zero_input', 'mean'):
+        shape = (self.cfg.audio_dim,) if kind == 'audio' else self.cfg.visual_shape
+        if self.cfg.missing_fill == 'zero_input': raw = like.new_zeros(n, T, *shape)
+        elif self.feature_means_from is None: raise ValueError("missing_fill='mean' needs set_feature_means(...) first (the training split's mean features)")
+        else: raw = getattr(self, f'{kind}_mean').to(like.dtype).expand(n, T, *shape)    # (n, T, *shape), the same mean everywhere
         return self.backbone.encode_modalities(*((raw, None) if kind == 'audio' else (None, raw)))[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
 # %% ../nbs/05_model.ipynb 26
+@patch
+def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 'given') -> MissingAVQA:
+    "Mean raw audio (audio_dim,) and visual map (C, H, W) that `missing_fill='mean'` puts in place of a missing modality."
+    if self.cfg.missing_fill != 'mean': raise ValueError(f"set_feature_means needs missing_fill='mean', this model has {self.cfg.missing_fill!r}")
+    for kind, x in (('audio', audio_mean), ('visual', visual_mean)):
+        buf, x = getattr(self, f'{kind}_mean'), torch.as_tensor(x, dtype=torch.float32)
+        if x.shape != buf.shape: raise ValueError(f'{kind}_mean must have shape {tuple(buf.shape)}, got {tuple(x.shape)}')
+        if not torch.isfinite(x).all(): raise ValueError(f'{kind}_mean has NaN or inf values')
+        buf.copy_(x)
+    self.feature_means_from = str(source)
+    return self
+
+# %% ../nbs/05_model.ipynb 28
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     "Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of those samples."
@@ -170,7 +192,7 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
         f_a, f_v = f_a.index_put((rows,), a_hat.to(f_a.dtype)), f_v.index_put((rows,), v_hat.to(f_v.dtype))
     return f_a, f_v
 
-# %% ../nbs/05_model.ipynb 27
+# %% ../nbs/05_model.ipynb 29
 @patch
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     "Logits (B, n_answers) for a complete, audio-missing (no 'audio' key), visual-missing or mixed (`*_present`) batch."
@@ -181,7 +203,7 @@ def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
     return self.backbone.answer(f_a, f_v, q)[0]
 
-# %% ../nbs/05_model.ipynb 39
+# %% ../nbs/05_model.ipynb 41
 @patch
 def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None) -> dict:
     "Eq. (8)'s missing-modality terms on real features: 'rmmr' (Eqs. 3-4), 'qa_audio_missing', 'qa_visual_missing', 'ave' (Eq. 7)."
@@ -202,7 +224,15 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
     out['qa_audio_missing'], out['qa_visual_missing'] = ce[:B].mean(), ce[B:].mean()
     return out
 
-# %% ../nbs/05_model.ipynb 40
+# %% ../nbs/05_model.ipynb 42
+@patch
+def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tuple:
+    "Modality dropout: masks (B,) of the samples that lose audio / visual, each with probability `modality_dropout / 2`, never both."
+    u = torch.rand(B, generator=make_generator(generator, device), device=device)   # one draw per sample
+    p = self.cfg.modality_dropout
+    return u < p / 2, (u >= p / 2) & (u < p)
+
+# %% ../nbs/05_model.ipynb 43
 @patch
 def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
@@ -214,6 +244,8 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     f_a, f_v = bb.encode_modalities(batch['audio'].float(), batch['visual'].float())     # float16 -> float32
     neg = batch.get('neg_visual')
     neg_f_v = bb.encode_modalities(None, neg.float())[1] if neg is not None and bb.uses_visual else None
+    if cfg.modality_dropout > 0 and self.training:                        # Table 3 baseline: some samples lose a modality
+        f_a, f_v = self.complete_features(f_a, f_v, q.f_t, *self.dropout_masks(len(f_a), f_a.device, generator), generator)
     logits, aux = bb.answer(f_a, f_v, q, neg_f_v=neg_f_v)
     out = {'qa': F.cross_entropy(logits, batch['answer']), **{AUX_NAMES.get(k, k): v for k, v in aux.items()}}
     total = out['qa'] + cfg.lambda_aux * sum(aux.values())
@@ -223,7 +255,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
     return {'total': total, **out}
 
-# %% ../nbs/05_model.ipynb 48
+# %% ../nbs/05_model.ipynb 51
 @patch
 def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     "Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts; shapes are always checked."
