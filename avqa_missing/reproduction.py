@@ -4,13 +4,12 @@
 
 # %% ../nbs/09_reproduction.ipynb 3
 from __future__ import annotations
-import json, math, time
-from dataclasses import asdict, dataclass, field, fields
+import json, time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 from .model import ModelConfig
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
@@ -19,9 +18,9 @@ from .evaluate import TABLE_KEYS, evaluate, format_table, missing_sweep, write_j
 
 # %% auto 0
 __all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'PRESETS', 'T3_ROWS', 'SC_LABEL', 'ReportConfig', 'report_plan',
-           'run_dir', 'feature_means', 'mean_imputation_model', 'report_seed', 'report', 'preset_config', 'seed_values',
-           'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5',
-           'report_markdown', 'write_report']
+           'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings', 'report_seed', 'report',
+           'preset_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4',
+           'sweep_table', 'plot_fig5', 'report_markdown', 'write_report', 'paired', 'paired_table']
 
 # %% ../nbs/09_reproduction.ipynb 6
 AVR_SMALL = dict(hidden=16, width=16)
@@ -104,30 +103,41 @@ def mean_imputation_model(run, data, device='cpu') -> tuple:
     model, cfg, vocab = load_run(run, device=device, build=lambda s: make_model({**s, 'missing_fill': 'mean'}))
     return model.set_feature_means(*feature_means(data), source=f'{data}, train split'), vocab
 
-def _mean_imputation(rc: ReportConfig, data: Path, run: Path) -> dict:
+def _mean_imputation(rc: ReportConfig, data: Path, run: Path, seed: int) -> dict:
     "The AVST run evaluated with the training split's mean features in place of a missing modality."
     model, vocab = mean_imputation_model(run, data, rc.device)
-    return {sc: _scalars(evaluate(model, data, vocab, 'test', sc, batch_size=rc.batch_size, device=rc.device)) for sc in SCENARIOS3[1:]}
+    return {sc: _scalars(evaluate(model, data, vocab, 'test', sc, seed=seed, batch_size=rc.batch_size, device=rc.device)) for sc in SCENARIOS3[1:]}
 
 # %% ../nbs/09_reproduction.ipynb 16
+def result_settings(rc: ReportConfig) -> dict:
+    "The settings that decide a seed's numbers (not where it is written, which seeds, the device or progress bars), as plain data."
+    return json.loads(json.dumps({k: v for k, v in asdict(rc).items() if k not in ('out', 'seeds', 'device', 'progress')}))
+
+def _reuse(done: Path, rc: ReportConfig) -> dict:
+    "A finished seed's results, if they were made with `rc`'s settings (else an error naming what differs)."
+    res = json.loads(done.read_text())
+    if diff := sorted(k for k, v in result_settings(rc).items() if res.get('settings', {}).get(k) != v):
+        raise ValueError(f'{done} was made with other settings ({", ".join(diff)}): use another out directory, or remove it to redo the seed')
+    return res
+
 def report_seed(rc: ReportConfig, seed: int) -> dict:
     "Train, evaluate and sweep everything for one seed: {'rows': {row: {scenario: table}}, 'sweeps': {row: {kind: [table per ratio]}}}."
     out = Path(rc.out)/f'seed{seed}'; done = out/'report.json'
-    if done.exists(): return json.loads(done.read_text())
+    if done.exists(): return _reuse(done, rc)
     data = Path(rc.data) if rc.data else out/'data'
     if not rc.data and not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=rc.videos, seed=seed), progress=rc.progress)
     t0, runs, rows, times = time.time(), {}, {}, {}
     for name, spec in report_plan(rc).items():
         t = time.time(); runs[name] = _fit(rc, data, out, name, spec, seed); times[name] = round(time.time() - t, 1)
         model, cfg, vocab = load_run(runs[name], device=rc.device)
-        rows[name] = {sc: _scalars(evaluate(model, data, vocab, 'test', sc, batch_size=rc.batch_size, device=rc.device)) for sc in SCENARIOS3}
-    rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'], **_mean_imputation(rc, data, runs['AVST'])}
+        rows[name] = {sc: _scalars(evaluate(model, data, vocab, 'test', sc, seed=seed, batch_size=rc.batch_size, device=rc.device)) for sc in SCENARIOS3}
+    rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'], **_mean_imputation(rc, data, runs['AVST'], seed)}
     sweeps = {}
     for name in ('AVST', 'AVST+Ours'):
         model, cfg, vocab = load_run(runs[name], device=rc.device)
         sweeps[name] = {k: [_scalars(r) for r in missing_sweep(model, data, vocab, k, rc.ratios, 'test', seed, batch_size=rc.batch_size,
                                                                  device=rc.device)['results']] for k in ('audio', 'visual')}
-    res = dict(seed=seed, data=str(data), rows=rows, sweeps=sweeps, train_s=times, total_s=round(time.time() - t0, 1))
+    res = dict(seed=seed, data=str(data), settings=result_settings(rc), rows=rows, sweeps=sweeps, train_s=times, total_s=round(time.time() - t0, 1))
     write_json(done, res)
     return res
 
@@ -243,3 +253,15 @@ def write_report(res: dict, out) -> Path:
     import matplotlib.pyplot as plt; plt.close(fig)
     (out/'report.md').write_text(report_markdown(res))
     return out/'report.md'
+
+# %% ../nbs/09_reproduction.ipynb 42
+def paired(res: dict, row: str, versus: str = 'AVST+Ours', scenario: str = 'audio-missing', key: str = 'All Avg') -> np.ndarray:
+    "Per seed, `versus` minus `row` (points of `key` under `scenario`)."
+    return seed_values(res, versus, scenario, key) - seed_values(res, row, scenario, key)
+
+def paired_table(res: dict, rows: dict, versus: str = 'AVST+Ours', scenarios=SCENARIOS3) -> str:
+    "Markdown: for each row, `versus` minus the row (mean ± sd over seeds) and the seeds where `versus` is ahead, per scenario."
+    head = [f'| {versus} minus | ' + ' | '.join(SC_LABEL.get(s, s) for s in scenarios) + ' |', '|---' * (len(scenarios) + 1) + '|']
+    cell = lambda d: f'{pm(d)} ({int((d > 0).sum())}/{len(d)})'
+    return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(paired(res, r, versus, s)) for s in scenarios) + ' |'
+                             for r, label in rows.items() if r != versus and has_rows(res, r, versus)])
