@@ -90,6 +90,7 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           skip_nonfinite: Param('batches in a row that may be skipped on a NaN/Inf loss before stopping', int) = 0,
           deterministic: Param('deterministic algorithms (bitwise-repeatable; slower on CUDA)', store_true) = False,
           compile: Param('torch.compile the loss computation', store_true) = False,
+          channels_last: Param('convolution weights in channels_last (NHWC) layout, for GPUs', store_true) = False,
           value_checks: Param("check input values (NaN, ids, masks) inside the model at every step (host syncs; the dataset checks them anyway)", store_true) = False,
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
@@ -97,7 +98,7 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
     cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
                       max_steps=max_steps, progress=not quiet, init=init, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
-                      deterministic=deterministic, compile=compile, dist_timeout=dist_timeout, value_checks=value_checks)
+                      deterministic=deterministic, compile=compile, channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
 

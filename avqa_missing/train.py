@@ -55,6 +55,7 @@ class TrainConfig:
     device: str = 'auto'                # 'auto' -> cuda if available, else cpu
     amp: str = 'auto'                   # 'auto' -> bf16 (fp16 on GPUs without bf16) on CUDA, none on CPU
     compile: bool = False               # torch.compile the loss computation
+    channels_last: bool = False         # 4-D weights (the convolutions) stored NHWC: a layout for GPU convolutions, same numbers
     tf32: bool = True                   # TF32 matmuls/convolutions on CUDA
     max_steps: Optional[int] = None     # stop (resumably) after this many steps (batches) in all
     ckpt_every: Optional[int] = None    # also write last.pt every this many steps (None: at epoch ends only)
@@ -515,6 +516,7 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     seed_everything(cfg.seed)
     run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming, info.main)
     model = (build or make_model)(settings).to(device)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # NHWC weights; inputs keep their layout
     if hasattr(model, 'set_value_checks'): model.set_value_checks(cfg.value_checks)   # off: a step asks the device nothing (05_model)
     if not getattr(getattr(model, 'backbone', model), 'uses_negatives', True): train_ds.negatives = None   # read them only for a loss that uses them
     model_cfg = model_config_dict(model, settings)
@@ -630,7 +632,7 @@ def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callabl
     load_weights(model, load_checkpoint(run/f'{which}.pt')['model'], run/f'{which}.pt')
     return model.to(resolve_device(str(device))).eval(), cfg, vocab
 
-# %% ../nbs/06_train.ipynb 95
+# %% ../nbs/06_train.ipynb 96
 RANK_SCRIPT = 'import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n'
 
 def free_port() -> int:

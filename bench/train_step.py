@@ -27,6 +27,7 @@ Not a timed test: run it by hand, e.g.
     python bench/train_step.py --device cuda --amp bf16
     python bench/train_step.py --out bench/results/train_step.json
     python bench/train_step.py --batch 2 --methods ours --amp bf16
+    python bench/train_step.py --device cuda --amp bf16 --channels-last
 """
 import argparse, json, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
@@ -71,6 +72,7 @@ def run_one(method: str, args) -> dict:
     amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.amp)
     torch.manual_seed(0)
     model = build_model(ModelConfig(method=method, n_slots=args.slots, n_steps=args.diffusion_steps)).to(dev).train()
+    if args.channels_last: model = model.to(memory_format=torch.channels_last)   # TrainConfig.channels_last
     model.set_value_checks(False)                                # as the training loop runs it (TrainConfig.value_checks=False)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     batch = paper_batch(args.batch, args.segments, dev)
@@ -128,6 +130,7 @@ def main():
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: torch default)')
     p.add_argument('--amp', default='none', choices=['none', 'bf16', 'fp16'])
+    p.add_argument('--channels-last', action='store_true', help='convolution weights in channels_last layout (TrainConfig.channels_last)')
     p.add_argument('--out', default=None, help='write the results as JSON here')
     p.add_argument('--one', default=None, help=argparse.SUPPRESS)   # internal: run one method, print JSON
     args = p.parse_args()
@@ -138,14 +141,14 @@ def main():
     for m in args.methods:   # one subprocess per method: peak memory is a per-process high-water mark
         argv = ['--device', args.device, '--batch', args.batch, '--segments', args.segments, '--slots', args.slots,
                 '--diffusion-steps', args.diffusion_steps, '--steps', args.steps, '--warmup', args.warmup, '--amp', args.amp,
-                *(['--threads', args.threads] if args.threads else []), '--one', m]
+                *(['--threads', args.threads] if args.threads else []), *(['--channels-last'] if args.channels_last else []), '--one', m]
         res = subprocess.run([sys.executable, __file__, *map(str, argv)], capture_output=True, text=True, check=True)
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     info = dict(device=args.device, gpu=torch.cuda.get_device_name(0) if args.device.startswith('cuda') else None,
                 cpu=platform.processor() or platform.machine(), threads=args.threads or torch.get_num_threads(),
                 torch=torch.__version__, batch=args.batch, segments=args.segments, slots=args.slots,
-                diffusion_steps=args.diffusion_steps, amp=args.amp, audio=[args.segments, 128], visual=[args.segments, 512, 14, 14])
+                diffusion_steps=args.diffusion_steps, amp=args.amp, channels_last=args.channels_last, audio=[args.segments, 128], visual=[args.segments, 512, 14, 14])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(dict(info=info, results=rows), indent=1))
