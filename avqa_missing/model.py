@@ -244,9 +244,10 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     f_a, f_v = bb.encode_modalities(batch['audio'].float(), batch['visual'].float())     # float16 -> float32
     neg = batch.get('neg_visual')
     neg_f_v = bb.encode_modalities(None, neg.float())[1] if neg is not None and bb.uses_visual else None
+    a_in, v_in = f_a, f_v
     if cfg.modality_dropout > 0 and self.training:                        # Table 3 baseline: some samples lose a modality
-        f_a, f_v = self.complete_features(f_a, f_v, q.f_t, *self.dropout_masks(len(f_a), f_a.device, generator), generator)
-    logits, aux = bb.answer(f_a, f_v, q, neg_f_v=neg_f_v)
+        a_in, v_in = self.complete_features(f_a, f_v, q.f_t, *self.dropout_masks(len(f_a), f_a.device, generator), generator)
+    logits, aux = bb.answer(a_in, v_in, q, neg_f_v=neg_f_v)                        # Eq. (8)'s terms below see the real f_a, f_v
     out = {'qa': F.cross_entropy(logits, batch['answer']), **{AUX_NAMES.get(k, k): v for k, v in aux.items()}}
     total = out['qa'] + cfg.lambda_aux * sum(aux.values())
     if cfg.method == 'ours':
