@@ -224,7 +224,9 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
     "Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json, report.md and fig5.png."
     extra = json.loads(config_json) if config_json else {}
     if not isinstance(extra, dict): raise ValueError(f'--config_json must be a JSON object, got {config_json!r}')
-    rc = preset_config(preset, **{**dict(out=out, data=data, seeds=[int(s) for s in seeds.split(',')], videos=videos,
+    try: seed_list = [int(s) for s in seeds.split(',')]
+    except ValueError: raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
+    rc = preset_config(preset, **{**dict(out=out, data=data, seeds=seed_list, videos=videos,
                                          device=device, progress=not quiet), **extra})
     keep = {b.strip() for b in backbones.split(',')} | {'avst'}
     if unknown := sorted(keep - set(rc.models)): raise ValueError(f'unknown backbone(s) {unknown}; the preset has {sorted(rc.models)}')
