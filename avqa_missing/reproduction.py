@@ -17,10 +17,10 @@ from .train import TrainConfig, load_run, make_model, open_store, split_question
 from .evaluate import TABLE_KEYS, evaluate, format_table, missing_sweep, write_json
 
 # %% auto 0
-__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'PRESETS', 'T3_ROWS', 'SC_LABEL', 'ReportConfig', 'report_plan',
-           'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings', 'report_seed', 'report',
-           'preset_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4',
-           'sweep_table', 'plot_fig5', 'report_markdown', 'write_report', 'paired', 'paired_table']
+__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'PRESETS', 'T3_ROWS', 'SC_LABEL', 'ReportConfig', 'ours_sizes',
+           'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings', 'report_seed',
+           'report', 'preset_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables',
+           'table4', 'sweep_table', 'plot_fig5', 'report_markdown', 'write_report', 'paired', 'paired_table']
 
 # %% ../nbs/09_reproduction.ipynb 6
 AVR_SMALL = dict(hidden=16, width=16)
@@ -54,6 +54,10 @@ class ReportConfig:
         if not 0 <= self.modality_dropout < 1: raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
 
 # %% ../nbs/09_reproduction.ipynb 8
+def ours_sizes(model: dict) -> dict:
+    "The slot count L and diffusion steps T that `model` (ModelConfig fields) runs with: its own, else ModelConfig's defaults."
+    return {k: model.get(k, getattr(ModelConfig, k)) for k in ('n_slots', 'n_steps')}
+
 def report_plan(rc: ReportConfig) -> dict:
     "{row name: dict(model=ModelConfig fields, init=row name of the backbone run or None)} for every run `report` trains."
     plan = {}
@@ -65,7 +69,7 @@ def report_plan(rc: ReportConfig) -> dict:
     plan.update({'AVST+RMM': ours(use_avr=False), 'AVST+AVR': ours(use_rmm=False),
                  'AVST, zero-filled pairs': ours(use_rmm=False, use_avr=False),
                  'AVST, modality dropout': ours(method='baseline', modality_dropout=rc.modality_dropout)})
-    base = {**dict(n_slots=ModelConfig.n_slots, n_steps=ModelConfig.n_steps), **plan['AVST+Ours']['model']}
+    base = ours_sizes(rc.models['avst'])
     plan.update({f'AVST+Ours, L={L}': ours(n_slots=L) for L in rc.slots if L != base['n_slots']})
     plan.update({f'AVST+Ours, T={T}': ours(n_steps=T) for T in rc.steps if T != base['n_steps']})
     return plan
@@ -207,8 +211,7 @@ def table4(res: dict) -> str:
 
 def sweep_table(res: dict, name: str, values, base: str, own: str = 'AVST+Ours') -> str:
     "Markdown in Tables 5/6's layout: All Avg (± sd) with the visual / audio missing, for `base` ('-') and each value of `name` (L or T)."
-    rc = res['config']; default = {**dict(L=ModelConfig.n_slots, T=ModelConfig.n_steps),
-                                   **{k: rc['models']['avst'].get(f) for k, f in (('L', 'n_slots'), ('T', 'n_steps')) if f in rc['models']['avst']}}[name]
+    default = ours_sizes(res['config']['models']['avst'])['n_slots' if name == 'L' else 'n_steps']
     rows = {base: '-', **{(own if v == default else f'{own}, {name}={v}'): str(v) for v in values}}
     lines = [f'| {name} | visual missing | audio missing |', '|---|---|---|']
     return '\n'.join(lines + [f'| {lab} | ' + ' | '.join(pm(seed_values(res, r, s)) for s in ('visual-missing', 'audio-missing')) + ' |'
