@@ -200,7 +200,7 @@ def reverse_chain(sched: Schedule, eps_theta, f_start, t_start: int | None = Non
         if return_trajectory: traj.append(f)
     return (f, traj) if return_trajectory else f
 
-# %% ../nbs/03_avr.ipynb 44
+# %% ../nbs/03_avr.ipynb 46
 WEIGHTINGS = ('eps', 'none')
 
 
@@ -218,7 +218,7 @@ def vlb_term(sched: Schedule, out, var_out, f0, ft, t, prediction='eps') -> torc
     first = (torch.as_tensor(t, device=ft.device) == 1).reshape(-1, *([1] * (ft.dim() - 1)))
     return torch.where(first, nll, kl)
 
-# %% ../nbs/03_avr.ipynb 45
+# %% ../nbs/03_avr.ipynb 47
 def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', weighting='eps', reduction='mean',
              learned_variance=False, vlb_weight=1e-3, t=None, noise=None, generator=None) -> torch.Tensor:
     "Eq. (7): L_ave = E_{t, eps} ||eps_hat_theta(f_t, t) - eps||^2, f_t = sqrt(ab_t) f_0 + sqrt(1 - ab_t) eps."
@@ -241,7 +241,7 @@ def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', wei
     if learned_variance: err = err + vlb_weight * vlb_term(sched, out, var_out, f0, ft, t, prediction)
     return err.mean() if reduction == 'mean' else err.flatten(1).sum(1).mean()
 
-# %% ../nbs/03_avr.ipynb 50
+# %% ../nbs/03_avr.ipynb 52
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.) -> torch.Tensor:
     "Sinusoidal embedding of the step t (Transformer / DDPM): (N,) -> (N, dim)."
     half = dim // 2
@@ -264,7 +264,7 @@ class ResBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x))) + self.t_proj(temb)[:, :, None, None]
         return self.skip(x) + self.conv2(F.silu(self.norm2(h)))  # (N, c_out, H, W)
 
-# %% ../nbs/03_avr.ipynb 51
+# %% ../nbs/03_avr.ipynb 53
 class Denoiser(nn.Module):
     "eps_theta(f_t, t) of Eqs. (6)-(7): a one-level conv U-Net; grids narrower than `min_down` skip the down-sampling."
     def __init__(self, channels: int, width: int = 64, out_channels: int | None = None, groups: int = 8, min_down: int = 4):
@@ -288,7 +288,7 @@ class Denoiser(nn.Module):
         else: m = self.mid(h, temb)                                # tiny grid: no down-sampling
         return self.out(self.dec(torch.cat([h, m], dim=1), temb))  # (N, out_channels, H, W)
 
-# %% ../nbs/03_avr.ipynb 62
+# %% ../nbs/03_avr.ipynb 64
 def _split_inputs(audio: torch.Tensor, visual: torch.Tensor, c: int, C: int):
     "Check shapes: audio (..., c), visual (..., C, H, W) or (..., C) (a 1x1 grid). Returns the leading dims and H, W."
     if audio.dim() < 1 or audio.shape[-1] != c: raise ValueError(f'audio must have shape (..., {c}), got {tuple(audio.shape)}')
@@ -303,7 +303,7 @@ def _check_finite(**tensors):
     for k, x in tensors.items():
         if not torch.isfinite(x).all(): raise ValueError(f'{k} contains NaN or inf')
 
-# %% ../nbs/03_avr.ipynb 64
+# %% ../nbs/03_avr.ipynb 66
 @dataclass
 class AVRConfig:
     "Settings of the AVR diffusion (§3.2). Defaults: the paper where it speaks, the authors' code where it is silent."
@@ -345,7 +345,7 @@ class AVRConfig:
         "The authors' code's choices: v-prediction, sigmoid schedule, T reverse steps from the features."
         return cls(**{'prediction': 'v', 'schedule': 'sigmoid', 'start': 'features', **kw})
 
-# %% ../nbs/03_avr.ipynb 66
+# %% ../nbs/03_avr.ipynb 68
 class AVRFusion(nn.Module):
     "f^{av} from (f^a, f^v) and back (§3.2): broadcast audio over the grid, concatenate, 1x1 conv; 1x1 conv, split, pool."
     def __init__(self, cfg: AVRConfig):
@@ -353,6 +353,9 @@ class AVRFusion(nn.Module):
         self.cfg, c, C, d = cfg, cfg.audio_dim, cfg.visual_channels, cfg.hidden
         self.proj_in = nn.Conv2d(c + C, d, 1)                       # [f^a ; f^v] -> f^{av}
         self.proj_out = nn.Conv2d(d, c + C, 1)                      # f^{av} -> [f^a ; f^v]
+        # 'residual' maps a *change* of f^{av}, which has no bias: drop the never-used weight (DDP needs every parameter
+        # to get a gradient). Drawn, then dropped, so every other weight starts as it did before.
+        if cfg.output == 'residual': self.proj_out.register_parameter('bias', None)
 
     def encode(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         "f^{av} = proj_in([broadcast f^a ; f^v]): audio (..., c), visual (..., C, H, W) -> (N, hidden, H, W)."
@@ -365,17 +368,23 @@ class AVRFusion(nn.Module):
         z = F.conv2d(v, w_v, self.proj_in.bias) + F.linear(a, w_a.flatten(1))[:, :, None, None]  # (N, d, H, W)
         return F.group_norm(z, 1) if self.cfg.latent_norm else z
 
-# %% ../nbs/03_avr.ipynb 67
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        "Checkpoints written while the residual output still had its unused bias load as before."
+        if self.proj_out.bias is None: state_dict.pop(prefix + 'proj_out.bias', None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+# %% ../nbs/03_avr.ipynb 69
 @patch
 def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bool = True):
     "Project f^{av} (N, hidden, H, W) back and split: audio (..., c) pooled over the grid, visual like the input; `bias=False` for a change of f^{av}."
     c, C = self.cfg.audio_dim, self.cfg.visual_channels
-    (w_a, w_v), (b_a, b_v) = self.proj_out.weight.split([c, C], dim=0), (self.proj_out.bias.split([c, C]) if bias else (None, None))
+    b = self.proj_out.bias if bias else None                        # None also under output='residual' (no bias)
+    (w_a, w_v), (b_a, b_v) = self.proj_out.weight.split([c, C], dim=0), (b.split([c, C]) if b is not None else (None, None))
     visual = F.conv2d(z, w_v, b_v)                                  # (N, C, H, W)
     audio = F.linear(z.mean(dim=(-2, -1)), w_a.flatten(1), b_a)     # (N, c): grid mean, then the (linear) projection
     return audio.reshape(audio_shape), visual.reshape(visual_shape)  # (..., c), (..., C, H, W)
 
-# %% ../nbs/03_avr.ipynb 69
+# %% ../nbs/03_avr.ipynb 71
 class AVRDiffusion(AVRFusion):
     "AVR diffusion (§3.2, Fig. 4): fuse f^a and f^v into f^{av}, train eps_theta with L_ave (Eq. 7), enhance with Eq. (6)."
     def __init__(self, cfg: AVRConfig | None = None, **kw):
@@ -392,7 +401,7 @@ class AVRDiffusion(AVRFusion):
         return ave_loss(self.sched, self.eps_theta, z0, cfg.prediction, cfg.weighting, cfg.reduction, cfg.learned_variance,
                         cfg.vlb_weight, t=t, noise=noise, generator=make_generator(generator, z0.device))
 
-# %% ../nbs/03_avr.ipynb 70
+# %% ../nbs/03_avr.ipynb 72
 @patch
 def enhance(self: AVRDiffusion, audio: torch.Tensor, visual: torch.Tensor, generator=None, return_trajectory=False):
     "Fig. 4(b): the reverse process (Eq. 6) on the fused pseudo+real features; returns (audio_hat, visual_hat)."

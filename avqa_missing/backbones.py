@@ -134,7 +134,7 @@ def make_config(config_class, variant: Optional[str] = None, **settings):
 def make_backbone(name: str, config=None, variant: Optional[str] = None, **settings) -> AVQABackbone:
     "Build the backbone registered as `name` from a config object or from keyword settings (+ optional variant)."
     if name not in BACKBONES and name in BACKBONE_MODULES: importlib.import_module(BACKBONE_MODULES[name])
-    if name not in BACKBONES: raise ValueError(f'unknown backbone {name!r}; registered: {sorted(BACKBONES)}')
+    if name not in BACKBONES: raise ValueError(f'unknown backbone {name!r}; registered: {sorted({*BACKBONES, *BACKBONE_MODULES})}')
     cls = BACKBONES[name]
     if config is not None and (settings or variant): raise ValueError('pass either config or keyword settings/variant, not both')
     return cls(config if config is not None else make_config(cls.config_class, variant, **settings))

@@ -20,8 +20,8 @@ from .evaluate import SCENARIOS, TABLE_KEYS, evaluate_run, format_table, plot_sc
 
 # %% auto 0
 __all__ = ['DEMO_MODEL', 'DEMO_SCENARIOS', 'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'COMMANDS', 'annotated_video_ids', 'convert',
-           'synth', 'model_from_args', 'train', 'evaluate', 'extract', 'scalars', 'demo_runs', 'run_demo', 'demo',
-           'demo_study', 'mean_tables', 'all_avg', 'gap_recovered', 'report', 'main']
+           'synth', 'json_object', 'model_from_args', 'train', 'evaluate', 'extract', 'scalars', 'demo_runs',
+           'run_demo', 'demo', 'demo_study', 'mean_tables', 'all_avg', 'gap_recovered', 'report', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -64,12 +64,19 @@ def _over(base: dict, over: dict) -> dict:
     "`base` with `over` on top; dict values (e.g. backbone_settings) are merged one level down."
     return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
 
+def json_object(text: str | None, flag: str) -> dict:
+    "The JSON object a flag was given ({} when absent); a ValueError naming the flag otherwise."
+    try: value = json.loads(text) if text else {}
+    except json.JSONDecodeError as e: raise ValueError(f'{flag} is not valid JSON ({e}): {text!r}') from None
+    if not isinstance(value, dict): raise ValueError(f'{flag} must be a JSON object, got {text!r}')
+    return value
+
 def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
     "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
+    if d_model is not None and d_model < 1: raise ValueError(f'--d_model must be >= 1, got {d_model}')
     m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps,
              backbone_settings=dict(d_model=d_model, word_dim=d_model) if d_model else {})
-    extra = json.loads(model_json) if model_json else {}
-    if not isinstance(extra, dict): raise ValueError(f'--model_json must be a JSON object, got {model_json!r}')
+    extra = json_object(model_json, '--model_json')
     return _over(m, extra)
 
 # %% ../nbs/11_cli.ipynb 10
@@ -85,7 +92,8 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto', amp: Param('auto, bf16, fp16, none', str) = 'auto',
           num_workers: Param('DataLoader workers', int) = 0, max_steps: Param('stop after this many steps', int) = None,
           model_json: Param('other ModelConfig fields as a JSON object', str) = None,
-          init: Param('start from the matching weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
+          init: Param('start from the weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
+          init_partial: Param('with --init: load only the tensors that fit and list the others (default: any misfit is an error)', store_true) = False,
           ckpt_every: Param('also write last.pt every this many steps', int) = None,
           skip_nonfinite: Param('batches in a row that may be skipped on a NaN/Inf loss before stopping', int) = 0,
           deterministic: Param('deterministic algorithms (bitwise-repeatable; slower on CUDA)', store_true) = False,
@@ -97,7 +105,7 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
     "Train a model on a benchmark directory; writes the run directory. Under torchrun: DistributedDataParallel, --batch_size is global."
     cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
-                      max_steps=max_steps, progress=not quiet, init=init, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
+                      max_steps=max_steps, progress=not quiet, init=init, init_partial=init_partial, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
                       deterministic=deterministic, compile=compile, channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
@@ -222,8 +230,7 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            config_json: Param('other ReportConfig fields as a JSON object', str) = None,
            quiet: Param('no progress bars', store_true) = False):
     "Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json, report.md and fig5.png."
-    extra = json.loads(config_json) if config_json else {}
-    if not isinstance(extra, dict): raise ValueError(f'--config_json must be a JSON object, got {config_json!r}')
+    extra = json_object(config_json, '--config_json')
     try: seed_list = [int(s) for s in seeds.split(',')]
     except ValueError: raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
     rc = preset_config(preset, **{**dict(out=out, data=data, seeds=seed_list, videos=videos,

@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
-           'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'MODALITIES', 'parse_type',
-           'fill_template', 'Question', 'parse_question', 'load_annotations', 'Vocab', 'encode', 'decode', 'save',
-           'load', 'template_key', 'split_prompt', 'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling',
-           'read_npy_header', 'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store',
-           'convert_official', 'write_official', 'FeatureStore', 'row_of', 'read_audio', 'read_visual', 'read_frames',
-           'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa',
-           'make_loader', 'make_questions']
+           'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'M16', 'BLOCK', 'IN_BLOCK',
+           'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question', 'load_annotations', 'Vocab',
+           'encode', 'decode', 'save', 'load', 'template_key', 'split_prompt', 'prompt_tokens', 'encode_prompt',
+           'decode_prompt', 'Sampling', 'read_npy_header', 'sampled_segments', 'official_video_ids', 'check_official',
+           'store_meta', 'write_store', 'convert_official', 'write_official', 'FeatureStore', 'row_of', 'fletcher32_ok',
+           'DamagedStoreError', 'read_audio', 'read_visual', 'read_frames', 'resolve_missing', 'AVQADataset',
+           'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa', 'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 8
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -278,8 +278,8 @@ def _create_store(path: Path, ids, meta: dict) -> h5py.File:
     f = h5py.File(path, 'w')
     n, T, (C, H, W) = len(ids), meta['n_segments'], meta['visual_shape']
     f.create_dataset('video_ids', data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-    f.create_dataset('audio', (n, T, meta['audio_dim']), meta['dtype'], chunks=(1, T, meta['audio_dim']))
-    f.create_dataset('visual', (n, T, C, H, W), meta['dtype'], chunks=(1, 1, C, H, W))
+    f.create_dataset('audio', (n, T, meta['audio_dim']), meta['dtype'], chunks=(1, T, meta['audio_dim']), fletcher32=True)
+    f.create_dataset('visual', (n, T, C, H, W), meta['dtype'], chunks=(1, 1, C, H, W), fletcher32=True)  # a checksum per chunk
     f.attrs.update({k: json.dumps(v) for k, v in meta.items()}); f.attrs['n_done'] = 0; f.attrs['complete'] = False
     return f
 
@@ -353,6 +353,8 @@ class FeatureStore:
                 self.n_segments = f['audio'].shape[1]
                 a, v = f['audio'], f['visual']  # chunked as `convert_official` writes them: read chunks directly
                 self.direct = a.chunks == (1, *a.shape[1:]) and v.chunks == (1, 1, *v.shape[2:]) and not (a.compression or v.compression)
+                self.checksums = bool(a.fletcher32 and v.fletcher32)  # stores written before checksums have none
+                self.checked = np.zeros((len(self.video_ids), self.n_segments), bool)   # visual chunks whose checksum matched
         except (OSError, KeyError, ValueError) as e: raise ValueError(f'{self.path} is not a readable feature store ({e})') from None
         if self.meta.get('format') != STORE_FORMAT or self.meta.get('version') != STORE_VERSION:
             raise ValueError(f"{self.path} is not a version-{STORE_VERSION} feature store (format={self.meta.get('format')!r}, version={self.meta.get('version')!r})")
@@ -377,27 +379,79 @@ FeatureStore._file, FeatureStore.__getstate__, FeatureStore.row_of = _file, _get
 FeatureStore.__len__ = lambda self: len(self.video_ids)
 FeatureStore.__repr__ = lambda self: f'FeatureStore({self.path.name}: {len(self)} videos, T={self.n_segments}, audio {self.audio_dim}, visual {self.visual_shape})'
 
-# %% ../nbs/00_data.ipynb 65
-def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> np.ndarray:
-    "Uncompressed chunks at offsets `idxs` read straight into one array (K, *chunk[1:]): no chunk cache, no selection."
-    out = np.empty((len(idxs), *ds.chunks[1:]), ds.dtype)
-    for k, idx in enumerate(idxs): ds.id.read_direct_chunk(idx, out=out[k].reshape(-1).view(np.uint8))
-    return out
+# %% ../nbs/00_data.ipynb 66
+M16, BLOCK = 65535, 16                                               # Fletcher-32's modulus; words per block (see text)
+IN_BLOCK = np.stack([np.ones(BLOCK), np.arange(BLOCK)], 1).astype(np.float32)   # (16, 2): a block's sum, its j-weighted sum
+
+def fletcher32_ok(chunks: np.ndarray, stored: np.ndarray) -> np.ndarray:
+    "Which of K chunks (K, ...) match their stored HDF5 Fletcher-32 checksums (K, 4) uint8, as `fletcher32=True` writes them."
+    w = chunks.reshape(len(chunks), -1).view(np.uint16)               # (K, n) words as read: w_BE = 256 w (mod M16)
+    K, n = w.shape; nb = -(-n // BLOCK)
+    if nb >= 2**17: raise ValueError(f'chunks of {n} words are too large for fletcher32_ok (at most {2**21 - 16})')
+    x = np.empty((K, nb * BLOCK), np.float32); x[:, :n] = w; x[:, n:] = 0          # (K, nb * 16), zero-padded
+    y = (x.reshape(K * nb, BLOCK) @ IN_BLOCK).reshape(K, nb, 2)                 # (K, nb, 2): S_b < 2**20, J_b < 2**23
+    # s_1 = \sum_i w_i,  s_2 = \sum_i (n - i) w_i  (0-based i = 16 b + j: weight (n - 16 b) - j), both mod 65535
+    S, J = y[..., 0].astype(np.float64), y[..., 1].astype(np.float64)     # float64 from here: sums < 2**53
+    s1, s2 = S.sum(1), S @ ((n - BLOCK * np.arange(nb)) % M16).astype(np.float64) - J.sum(1)
+    s1, s2 = 256 * (s1 % M16) % M16, 256 * (s2 % M16) % M16             # back to big-endian words
+    value = np.ascontiguousarray(stored).view('<u4')[:, 0].astype(np.int64)   # stored: s_2 * 2**16 + s_1
+    return ((value & 0xFFFF) % M16 == s1) & ((value >> 16) % M16 == s2)
+
+class DamagedStoreError(ValueError):
+    "Stored features whose checksum does not match: damaged on disk after they were written."
+
+def _damaged(self: FeatureStore, kind: str, rows, ts=None):
+    "Raise `DamagedStoreError` naming the videos (and segments) whose `kind` features fail their checksum."
+    where = [self.video_ids[int(r)] + ('' if ts is None else f' (segment {int(t)})')
+             for r, t in zip(rows, rows if ts is None else ts)]
+    raise DamagedStoreError(f'{self.path}: the stored {kind} features of video {", ".join(where) or "?"} are damaged '
+                            '(checksum mismatch); re-create the store (convert, extract or synth) or restore it from a copy')
+
+def _row_readable(self: FeatureStore, row: int, t: int | None = None) -> bool:
+    "Whether h5py reads video `row`'s audio (or visual segment `t`) with a valid checksum."
+    try: self._file()['audio' if t is None else 'visual'][(int(row),) if t is None else (int(row), int(t))]; return True
+    except OSError: return False
+
+def _check(self: FeatureStore, frames: np.ndarray, stored: np.ndarray, rows: np.ndarray, ts: np.ndarray):
+    "Check the visual chunks (rows[k], ts[k]) not checked before by this process; `DamagedStoreError` if one fails."
+    todo = ~self.checked[rows, ts]
+    if not todo.any(): return
+    ok = fletcher32_ok(frames, stored) if todo.all() else fletcher32_ok(frames[todo], stored[todo])
+    if not ok.all(): self._damaged('visual', rows[todo][~ok], ts[todo][~ok])
+    self.checked[rows[todo], ts[todo]] = True
+
+FeatureStore._damaged, FeatureStore._row_readable, FeatureStore._check = _damaged, _row_readable, _check
+
+# %% ../nbs/00_data.ipynb 67
+def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
+    "Uncompressed chunks at `idxs`, read straight from the file: (K, *chunk[1:]), and their stored checksums (K, 4) or None."
+    shape, extra = ds.chunks[1:], 4 if ds.fletcher32 else 0          # a chunk as stored: its data, then its checksum
+    raw = np.empty((len(idxs), int(np.prod(shape)) * ds.dtype.itemsize + extra), np.uint8)   # (K, stored bytes)
+    for k, idx in enumerate(idxs): ds.id.read_direct_chunk(idx, out=raw[k])
+    data = raw[:, :raw.shape[1] - extra].view(ds.dtype).reshape(len(idxs), *shape)   # (K, *chunk[1:]): a view, no copy
+    return data, (raw[:, -4:] if extra else None)
 
 def read_audio(self: FeatureStore, row: int) -> np.ndarray:
     "Audio of one video: (T, Da), as stored (float16 by default); all videos' audio (~23 MB for MUSIC-AVQA) is read once per process."
-    if self._audio is None: self._audio = self._file()['audio'][()]  # (N, T, Da): small enough to keep in memory
+    if self._audio is None:
+        try: self._audio = self._file()['audio'][()]               # (N, T, Da): small; h5py checks every chunk's checksum
+        except OSError: self._damaged('audio', [r for r in range(len(self)) if not self._row_readable(r)])
     return self._audio[int(row)].copy()  # a copy: callers may modify it in place
 
 def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
     "Visual frames `(rows[k], ts[k])`, one chunk read each: (K, C, H, W)."
     ds = self._file()['visual']
-    if self.direct: return _read_chunks(ds, [(int(r), int(t), 0, 0, 0) for r, t in zip(rows, ts)])[:, 0]
-    return np.stack([ds[int(r), int(t)] for r, t in zip(rows, ts)])  # a store re-chunked by other tools
+    if self.direct:
+        rows, ts = np.asarray(rows, int), np.asarray(ts, int)
+        out, cs = _read_chunks(ds, [(r, t, 0, 0, 0) for r, t in zip(rows.tolist(), ts.tolist())])
+        if cs is not None: self._check(out, cs, rows, ts)
+        return out[:, 0]
+    try: return np.stack([ds[int(r), int(t)] for r, t in zip(rows, ts)])  # a store re-chunked by other tools
+    except OSError: self._damaged('visual', [r for r, t in zip(rows, ts) if not self._row_readable(r, t)])
 
 FeatureStore.read_audio, FeatureStore._read_frame_chunks = read_audio, _read_frame_chunks
 
-# %% ../nbs/00_data.ipynb 67
+# %% ../nbs/00_data.ipynb 69
 def _video_offset(self: FeatureStore, row: int) -> int | None:
     "File offset of video `row`'s T visual chunks when they lie back to back (as `write_store` writes them), else None."
     if not self.direct: return None
@@ -409,14 +463,17 @@ def _video_offset(self: FeatureStore, row: int) -> int | None:
     return self._offsets[row]
 
 def read_visual(self: FeatureStore, row: int) -> np.ndarray:
-    "Visual maps of one video: (T, C, H, W); one sequential read when its chunks lie back to back."
+    "Visual maps of one video: (T, C, H, W); one sequential read when its chunks lie back to back (checksums checked)."
     off = self._video_offset(int(row))
     if off is None: return self._read_frame_chunks([row] * self.n_segments, range(self.n_segments))
     out = np.empty((self.n_segments, *self.visual_shape), self._file()['visual'].dtype)
-    if os.preadv(self._fd(), [out.reshape(-1).view(np.uint8)], off) != out.nbytes: raise ValueError(f'{self.path} is truncated')
+    cs = np.empty((self.n_segments, 4 if self.checksums else 0), np.uint8)   # each chunk: data, then its 4 checksum bytes
+    bufs = [b for t in range(self.n_segments) for b in (out[t].reshape(-1).view(np.uint8), cs[t]) if b.nbytes]
+    if os.preadv(self._fd(), bufs, off) != out.nbytes + cs.nbytes: raise ValueError(f'{self.path} is truncated')
+    if self.checksums: self._check(out, cs, np.full(self.n_segments, int(row)), np.arange(self.n_segments))
     return out
 
-# %% ../nbs/00_data.ipynb 68
+# %% ../nbs/00_data.ipynb 70
 def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
     "Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a whole video in one read."
     rows, ts = np.asarray(rows), np.asarray(ts)
@@ -431,7 +488,7 @@ def _fd(self: FeatureStore) -> int:
 
 FeatureStore._video_offset, FeatureStore.read_visual, FeatureStore.read_frames, FeatureStore._fd = _video_offset, read_visual, read_frames, _fd
 
-# %% ../nbs/00_data.ipynb 73
+# %% ../nbs/00_data.ipynb 78
 MODALITIES = ('audio', 'visual')
 
 def resolve_missing(missing, n: int) -> list[str | None]:
@@ -443,7 +500,7 @@ def resolve_missing(missing, n: int) -> list[str | None]:
         raise ValueError(f"unknown missing modality {sorted(map(str, bad))}: use None, 'audio' or 'visual' (one modality at most; AVQA needs one)")
     return plan
 
-# %% ../nbs/00_data.ipynb 74
+# %% ../nbs/00_data.ipynb 79
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
     def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None, negatives: str | bool | None = 'frames',
@@ -466,7 +523,7 @@ class AVQADataset(Dataset):
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 75
+# %% ../nbs/00_data.ipynb 80
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
@@ -508,7 +565,7 @@ def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> 
 
 AVQADataset.negative_frames, AVQADataset.__getitem__, AVQADataset.finite = negative_frames, getitem, finite
 
-# %% ../nbs/00_data.ipynb 77
+# %% ../nbs/00_data.ipynb 82
 def collate_avqa(items: list[dict]) -> dict:
     "Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all -> no key."
     keys = ('question', 'answer', 'qtype', 'index') + (('prompt',) if all('prompt' in it for it in items) else ())
@@ -529,7 +586,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 79
+# %% ../nbs/00_data.ipynb 84
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0, templates: Sequence[Question] = ()) -> list[Question]:
     "`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests and benchmarks."
     rng = np.random.default_rng(seed)

@@ -181,6 +181,7 @@ def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'c
                  ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0, batch_size: Optional[int] = None, device='cpu',
                  amp: str = 'none', num_workers: int = 0, progress: bool = False, build: Optional[Callable] = None) -> dict:
     "Evaluate a run's `which` checkpoint under `scenario`; write and return RUN/eval/<split>-<scenario>.json."
+    if batch_size is not None and batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     model, cfg, vocab = load_run(run_dir, which, device, build)
     run, data_dir = Path(run_dir), Path(data_dir or cfg.data)
     plan = None
@@ -217,6 +218,7 @@ def missing_sweep(model, data_dir, vocab, kind: str = 'audio', ratios: Sequence[
 def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[float] = RATIOS, split: str = 'test',
               which: str = 'best', seed: int = 0, batch_size: Optional[int] = None, device='cpu', build: Optional[Callable] = None, **kw) -> dict:
     "`missing_sweep` on a run; writes RUN/eval/<split>-sweep-<kind>.json and its plans to <split>-sweep-<kind>-plan.json."
+    if batch_size is not None and batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     model, cfg, vocab = load_run(run_dir, which, device, build)
     run, data_dir = Path(run_dir), Path(data_dir or cfg.data)
     sw = missing_sweep(model, data_dir, vocab, kind, ratios, split, seed, device=device, batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size, **kw)

@@ -69,8 +69,10 @@ def _validate(self: ModelConfig):
     if self.method not in METHODS: raise ValueError(f'method must be one of {METHODS}, got {self.method!r}')
     if self.missing_fill not in FILLS: raise ValueError(f'missing_fill must be one of {FILLS}, got {self.missing_fill!r}')
     if not 0 <= self.modality_dropout < 1: raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
-    if min(self.n_slots, self.n_steps, self.vocab_size, self.n_answers, self.audio_dim, *self.visual_shape) < 1:
-        raise ValueError('n_slots, n_steps, vocab_size, n_answers, audio_dim and visual_shape must be >= 1')
+    sizes = dict(n_slots=self.n_slots, n_steps=self.n_steps, vocab_size=self.vocab_size, n_answers=self.n_answers,
+                 audio_dim=self.audio_dim, visual_shape=self.visual_shape)
+    if bad := {k: v for k, v in sizes.items() if min(v if isinstance(v, tuple) else (v,)) < 1}:
+        raise ValueError(f'n_slots, n_steps, vocab_size, n_answers, audio_dim and visual_shape must be >= 1, got {bad}')
     if not isinstance(self.backbone_settings, dict): raise ValueError('backbone_settings must be a dict')
     _check_settings('rmm_settings', self.rmm_settings, RMMConfig)
     _check_settings('avr_settings', self.avr_settings, AVRConfig)

@@ -438,6 +438,7 @@ def synthesize(out, cfg: SynthConfig = SynthConfig(), layout: str = 'store', ove
     out = Path(out)
     if layout not in ('store', 'official'): raise ValueError(f"layout must be 'store' or 'official', got {layout!r}")
     if cfg.size not in SIZES: raise ValueError(f'unknown size {cfg.size!r}; choose from {list(SIZES)}')
+    if cfg.n_videos < 10: raise ValueError(f'n_videos must be >= 10 (every split needs videos), got {cfg.n_videos}')
     if not overwrite and (out/'synth.json').exists(): raise FileExistsError(f'{out} already holds a benchmark; use overwrite=True (--overwrite)')
     (out/'annotations').mkdir(parents=True, exist_ok=True)
     ids = [f'{i:08d}' for i in range(cfg.n_videos)]

@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_train.ipynb 3
 from __future__ import annotations
-import collections, contextlib, csv, json, math, os, pickle, random, time
-from dataclasses import asdict, dataclass, field, is_dataclass
+import collections, contextlib, csv, fcntl, json, math, os, pickle, random, secrets, shutil, time
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,16 +22,18 @@ from tqdm.auto import tqdm
 from .data import AVQADataset, FeatureStore, Vocab, load_annotations, make_loader
 
 # %% auto 0
-__all__ = ['AMP_MODES', 'HOST_SYNC_OPS', 'SAME_ON_RESUME', 'RANK_SCRIPT', 'TrainConfig', 'check_train_config', 'resolve_device',
-           'resolve_amp', 'autocast', 'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state',
-           'split_questions', 'open_store', 'model_settings', 'check_store_fits', 'make_model', 'model_config_dict',
-           'CheckpointError', 'previous', 'save_checkpoint', 'load_checkpoint', 'load_resume_checkpoint',
-           'read_metrics', 'append_metrics', 'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError',
-           'make_optimizer', 'train_step', 'nonfinite_report', 'HostSyncCounter', 'gather_predictions', 'predict',
+__all__ = ['AMP_MODES', 'DEVICE_KINDS', 'HOST_SYNC_OPS', 'SAME_ON_RESUME', 'COLLECTIVE_SIGNS', 'RANK_SCRIPT', 'TrainConfig',
+           'check_device', 'check_train_config', 'resolve_device', 'resolve_amp', 'autocast', 'setup_backends',
+           'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'split_questions', 'open_store',
+           'model_settings', 'check_store_fits', 'make_model', 'model_config_dict', 'CheckpointError', 'previous',
+           'tmp_path', 'save_checkpoint', 'load_checkpoint', 'load_resume_checkpoint', 'read_metrics', 'append_metrics',
+           'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError', 'make_optimizer', 'train_step',
+           'nonfinite_report', 'HostSyncCounter', 'gather_predictions', 'predict', 'RunInUseError', 'RunLock',
            'writable_dir', 'prepare_run', 'epoch_order', 'DistInfo', 'dist_info', 'init_distributed', 'shard',
            'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'load_weights',
            'restore', 'validate', 'init_from', 'LossModule', 'rank_seed', 'write_text_atomic', 'setup',
-           'DistributedTrainingError', 'collective_failure', 'Pending', 'train', 'load_run', 'free_port', 'spawn']
+           'DistributedTrainingError', 'checkpoints_note', 'collective_failure', 'Pending', 'train', 'load_run',
+           'free_port', 'spawn']
 
 # %% ../nbs/06_train.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -66,15 +68,26 @@ class TrainConfig:
     log_every: int = 10                 # steps per training record in metrics.jsonl
     progress: bool = True               # tqdm bars
     resume: bool = True                 # continue from RUN/last.pt when it exists
-    init: Optional[str] = None          # a run dir or checkpoint whose matching weights start a new run (e.g. a trained AVST for 'ours')
+    init: Optional[str] = None          # a run dir or checkpoint whose weights start a new run (e.g. a trained AVST for 'ours')
+    init_partial: bool = False          # init: load only the tensors that fit, listing the others (default: any misfit is an error)
     def __post_init__(self): check_train_config(self)
 
 # %% ../nbs/06_train.ipynb 8
 def _check(ok: bool, msg: str):
     if not ok: raise ValueError(msg)
 
+DEVICE_KINDS = ('cpu', 'cuda', 'mps')
+
+def check_device(device: str) -> str:
+    "A device string: 'auto', or one of `DEVICE_KINDS` with an optional index ('cuda:1'); a ValueError naming what is allowed."
+    kind, _, index = str(device).partition(':')
+    if device != 'auto' and (kind not in DEVICE_KINDS or (index and not index.isdigit())):
+        raise ValueError(f"device {device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    return device
+
 def check_train_config(self: TrainConfig):
     "Validate the settings (`TrainConfig.__post_init__`)."
+    _check(isinstance(self.num_workers, int) and self.num_workers >= 0, f'num_workers must be an int >= 0, got {self.num_workers!r}')
     for n in ('epochs', 'batch_size', 'lr_step', 'log_every'): _check(isinstance(getattr(self, n), int) and getattr(self, n) >= 1, f'{n} must be an int >= 1, got {getattr(self, n)!r}')
     _check(self.lr > 0, f'lr must be > 0, got {self.lr}'); _check(0 < self.lr_gamma <= 1, f'lr_gamma must be in (0, 1], got {self.lr_gamma}')
     _check(self.clip_grad is None or self.clip_grad > 0, f'clip_grad must be > 0 or None, got {self.clip_grad}')
@@ -84,11 +97,12 @@ def check_train_config(self: TrainConfig):
     _check(self.eval_batch_size is None or self.eval_batch_size >= 1, f'eval_batch_size must be >= 1 or None, got {self.eval_batch_size}')
     _check(self.amp in AMP_MODES, f'amp must be one of {AMP_MODES}, got {self.amp!r}')
     _check(isinstance(self.model, dict), f'model must be a dict of ModelConfig fields, got {type(self.model).__name__}')
+    check_device(self.device)
 
 # %% ../nbs/06_train.ipynb 12
 def resolve_device(device: str = 'auto') -> torch.device:
-    "'auto' -> cuda if available else cpu; an unavailable CUDA device is an error."
-    if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    "'auto' -> cuda if available else cpu; an unknown or unavailable device is an error."
+    if check_device(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     d = torch.device(device)
     if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f'device {device!r} requested but CUDA is not available')
     return d
@@ -168,8 +182,10 @@ def check_store_fits(model_cfg: dict, store: FeatureStore):
 
 # %% ../nbs/06_train.ipynb 21
 def make_model(settings: dict) -> nn.Module:
-    "`model.build_model(ModelConfig(**settings))`, imported lazily."
+    "`model.build_model(ModelConfig(**settings))`, imported lazily; an unknown setting is a ValueError naming it."
     from avqa_missing.model import ModelConfig, build_model
+    if unknown := sorted(set(settings) - {f.name for f in fields(ModelConfig)}):
+        raise ValueError(f'unknown model setting(s) {unknown}; ModelConfig has {sorted(f.name for f in fields(ModelConfig))}')
     return build_model(ModelConfig(**settings))
 
 def model_config_dict(model: nn.Module, settings: dict) -> dict:
@@ -177,7 +193,7 @@ def model_config_dict(model: nn.Module, settings: dict) -> dict:
     cfg = getattr(model, 'cfg', None)
     return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else settings))   # tuples -> lists, as in config.json
 
-# %% ../nbs/06_train.ipynb 23
+# %% ../nbs/06_train.ipynb 24
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used: truncated, corrupt, not plain data, or not a checkpoint of this model."
 
@@ -192,10 +208,14 @@ def _fsync_dir(path):
     except OSError: pass
     finally: os.close(fd)
 
-# %% ../nbs/06_train.ipynb 24
+# %% ../nbs/06_train.ipynb 25
+def tmp_path(path) -> Path:
+    "A temporary name beside `path` that no other process or call uses: PATH.<pid>.<random>.tmp."
+    path = Path(path); return path.with_name(f'{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+
 def save_checkpoint(path, state: dict, keep_previous: bool = False):
     "Crash-safe torch.save: temp file, flush + fsync, (old file -> `previous(path)`), atomic rename; a failed write changes nothing."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    path = Path(path); tmp = tmp_path(path)
     try:
         with open(tmp, 'wb') as f: torch.save(state, f); f.flush(); os.fsync(f.fileno())
     except BaseException as e:
@@ -205,22 +225,33 @@ def save_checkpoint(path, state: dict, keep_previous: bool = False):
     if keep_previous and path.exists(): os.replace(path, previous(path))
     os.replace(tmp, path); _fsync_dir(path.parent)
 
-# %% ../nbs/06_train.ipynb 25
+# %% ../nbs/06_train.ipynb 26
+def _names_objects(path) -> bool:
+    "Whether `path`, read as a bare pickle by `pickletools` (which runs nothing), names a class or function to call."
+    import pickletools
+    try:
+        with open(path, 'rb') as f:
+            return any(op.name in ('GLOBAL', 'STACK_GLOBAL', 'INST', 'OBJ', 'REDUCE') for op, _, _ in pickletools.genops(f))
+    except Exception: return False                                  # not a pickle at all
+
 def load_checkpoint(path) -> dict:
     "torch.load(weights_only=True) on the CPU; clear errors for a missing, truncated, corrupt, unsafe or foreign file."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        if isinstance(e, pickle.UnpicklingError) and 'Unsupported global' in str(e):   # an object (class, function): never built
-            raise CheckpointError(f'{path} holds pickled objects, not only tensors and plain data: refused unread (it could run code)') from None
-        why = [l.strip() for l in str(e).splitlines() if 'WeightsUnpickler error' in l or 'Unsupported' in l] or str(e).splitlines()[:1] or [repr(e)]
-        raise CheckpointError(f'{path} is truncated or corrupt ({type(e).__name__}: {" ".join(why)[:200]})') from None
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        if isinstance(e, pickle.UnpicklingError) and (any('unsupported global' in l.lower() for l in lines) or _names_objects(path)):
+            # the safe unpickler met a class or function (which unpickling would call): nothing was built
+            raise CheckpointError(f'{path} refused: this file holds pickled code or objects; it was not loaded') from None
+        why = next((l for l in lines if l.lower().startswith('unsupported')), lines[0] if lines else repr(e))
+        if 'weights_only' in why: why = 'not a torch checkpoint'           # never quote torch's advice to switch safety off
+        raise CheckpointError(f'{path} is truncated or corrupt ({type(e).__name__}: {why[:160]})') from None
     if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
         raise CheckpointError(f'{path} is not an avqa_missing checkpoint (no model state dict)')
     return state
 
-# %% ../nbs/06_train.ipynb 27
+# %% ../nbs/06_train.ipynb 28
 def load_resume_checkpoint(run) -> tuple[dict, Path]:
     "The newest readable training checkpoint of `run` (last.pt, else last.prev.pt) and its path."
     errors = []
@@ -233,7 +264,7 @@ def load_resume_checkpoint(run) -> tuple[dict, Path]:
         return state, path
     raise CheckpointError(f'no usable checkpoint in {run}: ' + ('; '.join(errors) or 'none written yet'))
 
-# %% ../nbs/06_train.ipynb 33
+# %% ../nbs/06_train.ipynb 34
 def read_metrics(run) -> list[dict]:
     "The records of RUN/metrics.jsonl (empty list if there are none yet); a last line cut short by a crash is ignored."
     p = Path(run)/'metrics.jsonl'
@@ -260,7 +291,7 @@ def write_metrics_csv(run):
     with open(Path(run)/'metrics.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(records)
 
-# %% ../nbs/06_train.ipynb 35
+# %% ../nbs/06_train.ipynb 36
 class NonFiniteLossError(ValueError):
     "Training produced a NaN/Inf loss or gradient; the message names the step and the loss terms."
 
@@ -288,7 +319,7 @@ def train_step(losses_fn: Callable, model: nn.Module, batch: dict, optimizer, sc
     ok = total.isfinite() & (values[-1].isfinite() | (amp == 'fp16'))   # fp16: an inf gradient is an overflow the scaler handles
     return [*losses, 'grad_norm'], torch.cat([values, ok.float()[None]])
 
-# %% ../nbs/06_train.ipynb 36
+# %% ../nbs/06_train.ipynb 37
 def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, question_ids=()) -> str:
     "What went wrong in a step `train_step` flagged: the position, every loss term and the batch's question ids."
     terms = ', '.join(f'{k}={v:.4g}' for k, v in values.items())
@@ -296,7 +327,7 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
     return (f'non-finite loss or gradient at epoch {epoch}, step {step} (global step {global_step}): {terms}; '
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
-# %% ../nbs/06_train.ipynb 38
+# %% ../nbs/06_train.ipynb 39
 HOST_SYNC_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', 'equal', '_unique2', 'unique_dim', 'unique_consecutive', 'repeat_interleave')
 
 class HostSyncCounter(TorchDispatchMode):
@@ -309,7 +340,7 @@ class HostSyncCounter(TorchDispatchMode):
         if name in HOST_SYNC_OPS or to_host: self.ops[name] += 1
         return func(*args, **kwargs)
 
-# %% ../nbs/06_train.ipynb 40
+# %% ../nbs/06_train.ipynb 41
 def gather_predictions(out: dict) -> dict:
     "Every rank's predictions (dict of CPU tensors with 'index'), concatenated and put in dataset order."
     parts = [None] * dist.get_world_size(); dist.all_gather_object(parts, out)
@@ -339,14 +370,39 @@ def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Opti
     correct = out['pred'] == out['answer']
     return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
 
-# %% ../nbs/06_train.ipynb 42
-SAME_ON_RESUME = ('model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
+# %% ../nbs/06_train.ipynb 43
+SAME_ON_RESUME = ('data', 'model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
+
+def _setting(k: str, v):
+    "A setting as compared on resume: paths resolved, the rest as JSON reads it back."
+    return str(Path(v).resolve()) if k == 'data' else json.loads(json.dumps(v))
 
 def _check_resumable(run: Path, cfg: TrainConfig):
-    "A resumed run must keep the settings that define what is optimized."
+    "A resumed run must keep the settings that define what is optimized, and its data."
     saved = json.loads((run/'config.json').read_text())['train']
-    diff = [f'{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}' for k in SAME_ON_RESUME if saved.get(k) != json.loads(json.dumps(getattr(cfg, k)))]
-    if diff: raise ValueError(f'{run} holds a run with other settings ({"; ".join(diff)}); use another out directory or the same settings')
+    diff = [f'{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}' for k in SAME_ON_RESUME
+            if k in saved and _setting(k, saved[k]) != _setting(k, getattr(cfg, k))]
+    hint = " (moved data? set 'data' in config.json)" if any(d.startswith('data:') for d in diff) else ''
+    if diff: raise ValueError(f'{run} holds a run with other settings ({"; ".join(diff)}){hint}; '
+                              'use another out directory or the same settings')
+
+class RunInUseError(OSError):
+    "Another process is training this run directory."
+
+class RunLock:
+    "Exclusive `fcntl.flock` on RUN/.lock (holding the PID) while a process trains RUN; the kernel drops it when the process ends."
+    def __init__(self, run): self.path, self.fd = Path(run)/'.lock', None
+    def __enter__(self):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
+            raise RunInUseError(f'{self.path.parent} is being trained by another process (PID {holder}); '
+                                'wait for it, stop it, or use another out directory') from None
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0); self.fd = fd
+        return self
+    def __exit__(self, *exc):
+        if self.fd is not None: os.close(self.fd); self.fd = None      # closing the file drops the lock
 
 def writable_dir(path) -> Path:
     "Create `path` if needed and check that files can be written in it; a clear error otherwise."
@@ -363,17 +419,16 @@ def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     for split, qs in (('train', train_q), ('val', val_q)):
         if not qs: raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: training needs a non-empty {split} split")
     vocab = Vocab.load(run/'vocab.json') if resuming else Vocab.build(train_q)
-    if main and not resuming: vocab.save(run/'vocab.json')
     train_ds = AVQADataset(train_q, store, vocab, seed=cfg.seed)                     # complete batches, negatives for AVST's L_s
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)        # used to select the checkpoint only
     return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
 
-# %% ../nbs/06_train.ipynb 44
+# %% ../nbs/06_train.ipynb 45
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 47
+# %% ../nbs/06_train.ipynb 48
 @dataclass
 class DistInfo:
     "This process's place in a torchrun job (rank 0 of 1 when there is none)."
@@ -390,7 +445,7 @@ def dist_info() -> DistInfo:
     if not 0 <= info.rank < info.world: raise ValueError(f'RANK={info.rank} is outside WORLD_SIZE={info.world}')
     return info
 
-# %% ../nbs/06_train.ipynb 48
+# %% ../nbs/06_train.ipynb 49
 def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
     "Join the process group when torchrun started several processes (NCCL on CUDA, gloo on CPU); the device of this rank."
     info, device = dist_info(), resolve_device(cfg.device)
@@ -401,7 +456,7 @@ def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
     if dist.get_world_size() != info.world: raise ValueError(f'WORLD_SIZE={info.world} but the process group has {dist.get_world_size()} ranks')
     return info, device
 
-# %% ../nbs/06_train.ipynb 49
+# %% ../nbs/06_train.ipynb 50
 def shard(items: list, info: DistInfo) -> list:
     "This rank's contiguous share of `items` (shares differ in size by at most one)."
     return [items[i] for i in np.array_split(np.arange(len(items)), info.world)[info.rank]]
@@ -415,14 +470,14 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 50
+# %% ../nbs/06_train.ipynb 51
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     "(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights); pinned memory on CUDA."
     ds.set_epoch(epoch)
     batches, weights = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, start_step, info)
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda', batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 55
+# %% ../nbs/06_train.ipynb 56
 @dataclass
 class Position:
     "Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best validation so far."
@@ -443,7 +498,7 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 56
+# %% ../nbs/06_train.ipynb 57
 def checkpoint_state(model, optimizer, scheduler, scaler, pos: Position, cfg: TrainConfig, model_cfg: dict, device,
                      info: DistInfo = DistInfo()) -> dict:
     "Everything `last.pt` holds, tensors and plain data only (a collective in a distributed run: every rank's RNG state)."
@@ -460,7 +515,7 @@ def load_weights(model: nn.Module, weights: dict, path):
         lines = [l.strip() for l in str(e).splitlines()[1:] if l.strip()] or [str(e)]
         raise CheckpointError(f'{path} does not fit this model (another run or other settings?): {lines[0][:300]}') from None
 
-# %% ../nbs/06_train.ipynb 57
+# %% ../nbs/06_train.ipynb 58
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(), path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
     load_weights(model, state['model'], path); optimizer.load_state_dict(state['optimizer'])
@@ -472,7 +527,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 59
+# %% ../nbs/06_train.ipynb 60
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -482,17 +537,22 @@ def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -
 def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **values) -> dict:
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 61
-def init_from(model: nn.Module, source) -> int:
-    "Copy into `model` the tensors of checkpoint `source` (a .pt file or a run dir: its best.pt) whose names and shapes match; returns how many."
+# %% ../nbs/06_train.ipynb 62
+def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
+    "Copy checkpoint `source`'s tensors (a .pt file, or a run dir: its best.pt) into `model`: (number copied, names skipped)."
     path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
     src, own = load_checkpoint(path)['model'], model.state_dict()
     hit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-    if not hit: raise ValueError(f'{path} shares no parameter (name and shape) with this model')
+    skipped = [f'{k} (not in this model)' if k not in own else f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}'
+               for k, v in src.items() if k not in hit]
+    if not hit: raise CheckpointError(f'{path} shares no tensor (name and shape) with this model')
+    if skipped and not partial:
+        raise CheckpointError(f'{path} does not fit this model: {len(skipped)} of its {len(src)} tensors would be skipped '
+                              f'({", ".join(skipped)}); init_partial=True (--init_partial) loads only those that fit')
     model.load_state_dict(hit, strict=False)
-    return len(hit)
+    return len(hit), skipped
 
-# %% ../nbs/06_train.ipynb 62
+# %% ../nbs/06_train.ipynb 63
 class LossModule(nn.Module):
     "`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped forward computes."
     def __init__(self, model: nn.Module): super().__init__(); self.model = model
@@ -503,9 +563,9 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 def write_text_atomic(path, text: str):
-    path = Path(path); tmp = path.with_name(path.name + '.tmp'); tmp.write_text(text); os.replace(tmp, path)
+    path = Path(path); tmp = tmp_path(path); tmp.write_text(text); os.replace(tmp, path)
 
-# %% ../nbs/06_train.ipynb 63
+# %% ../nbs/06_train.ipynb 64
 def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     "Everything `train` needs before its loop: rank, device, precision, run, data, model, optimizer, scheduler, scaler, position."
     info, device = init_distributed(cfg)
@@ -514,6 +574,8 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     resuming = last.exists() or previous(last).exists()
     if resuming and not cfg.resume: raise FileExistsError(f'{last} exists: resume it (resume=True) or use another out directory')
     seed_everything(cfg.seed)
+    if info.main:
+        for p in Path(cfg.out).glob('*.tmp'): p.unlink(missing_ok=True)   # left by a killed writer (the lock is ours now)
     run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming, info.main)
     model = (build or make_model)(settings).to(device)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # NHWC weights; inputs keep their layout
@@ -521,31 +583,41 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     if not getattr(getattr(model, 'backbone', model), 'uses_negatives', True): train_ds.negatives = None   # read them only for a loss that uses them
     model_cfg = model_config_dict(model, settings)
     if info.main: write_text_atomic(run/'config.json', json.dumps({'train': asdict(cfg), 'model': model_cfg}, indent=1))
+    if info.main and not resuming: vocab.save(run/'vocab.json')         # once the model is built: a bad setting leaves none
     optimizer, scaler = make_optimizer(model, cfg, device, amp)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)   # x0.1 every 10 epochs
     pos = Position()
     if cfg.init and not resuming:
-        n = init_from(model, cfg.init)
-        if info.main: print(f'initialised {n} tensors from {cfg.init}')
+        n, skipped = init_from(model, cfg.init, cfg.init_partial)
+        if info.main: print(f'initialised {n} tensors from {cfg.init}' + (f'; skipped {len(skipped)}: ' + ', '.join(skipped)) * bool(skipped))
     if info.world > 1: torch.manual_seed(rank_seed(cfg.seed, info.rank))
     if resuming:
         state, path = load_resume_checkpoint(run)
         pos = restore(state, model, optimizer, scheduler, scaler, device, info, path)
-        if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
+    if info.main: rewind_metrics(run, pos.epoch, pos.global_step)      # drop records past the checkpoint (all on a fresh start)
     return info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
 
-# %% ../nbs/06_train.ipynb 65
+# %% ../nbs/06_train.ipynb 66
 class DistributedTrainingError(RuntimeError):
     "A collective failed in a distributed run: another rank died, hung or cannot be reached."
 
+def checkpoints_note(run) -> str:
+    "Which checkpoints of `run` exist, for an error message (never a file that was not written)."
+    have = [str(Path(run)/n) for n in ('last.pt', 'last.prev.pt', 'best.pt') if (Path(run)/n).is_file()]
+    return f'checkpoints to resume or evaluate: {", ".join(have)}' if have else 'no checkpoint was written yet'
+
+COLLECTIVE_SIGNS = ('connection closed', 'connection reset', 'timed out', 'timeout', 'broken pipe', 'peer')
+
 def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Exception:
-    "`e` as a `DistributedTrainingError` naming this rank, the likely cause and the last checkpoint (other errors unchanged)."
-    if info.world == 1 or not isinstance(e, RuntimeError) or isinstance(e, DistributedTrainingError): return e
+    "A failed collective (`e` from the process group) as a `DistributedTrainingError` naming the likely cause; other errors unchanged."
+    if info.world == 1 or isinstance(e, DistributedTrainingError): return e
+    if not (isinstance(e, dist.DistError) or isinstance(e, RuntimeError) and any(s in str(e).lower() for s in COLLECTIVE_SIGNS)):
+        return e                                                     # e.g. DDP's own checks: the error as it is
     return DistributedTrainingError(f'rank {info.rank} of {info.world}: a collective operation failed ({type(e).__name__}: '
                                     f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank probably died or stopped responding '
-                                    f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); resume from {Path(cfg.out)/"last.pt"}.')
+                                    f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); {checkpoints_note(cfg.out)}.')
 
-# %% ../nbs/06_train.ipynb 67
+# %% ../nbs/06_train.ipynb 69
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -557,14 +629,15 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 68
+# %% ../nbs/06_train.ipynb 70
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     "Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to `skip_nonfinite` in a row)."
     for values, ok, (epoch, step, global_step, ids) in settled:
         if not ok:
             pos.bad += 1
             report = nonfinite_report(values, epoch, step, global_step, ids)
-            if pos.bad > cfg.skip_nonfinite: raise NonFiniteLossError(f'{report}. That step did not change the weights; the last checkpoint is {Path(run)/"last.pt"}.')
+            if pos.bad > cfg.skip_nonfinite:
+                raise NonFiniteLossError(f'{report}. That step did not change the weights; {checkpoints_note(run)}.')
             if info.main: print(f'warning: skipped the batch: {report}'); append_metrics(run, _record('skipped', epoch, step + 1, global_step + 1, optimizer, **values, question_ids=list(ids)))
         else: pos.bad = 0; accumulate(pos.window, values); accumulate(pos.epoch_sums, values)
         if (global_step + 1) % cfg.log_every == 0:
@@ -573,17 +646,23 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                 append_metrics(run, _record('train', epoch, step + 1, global_step + 1, optimizer, **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 70
+# %% ../nbs/06_train.ipynb 72
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
-    info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
-    try: return _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
-    except Exception as e:
-        err = collective_failure(e, info, cfg)
-        if err is e: raise
-        raise err from e
+    cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
+    main, fresh = dist_info().main, not Path(cfg.out).exists()
+    with RunLock(writable_dir(cfg.out)) if main else contextlib.nullcontext():   # one writer per run directory
+        try: info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
+        except BaseException:
+            if main and fresh: shutil.rmtree(cfg.out, ignore_errors=True)   # a run that never started leaves nothing
+            raise
+        try: return _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
+        except Exception as e:
+            err = collective_failure(e, info, cfg)
+            if err is e: raise
+            raise err from e
 
-# %% ../nbs/06_train.ipynb 71
+# %% ../nbs/06_train.ipynb 73
 def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos) -> Path:
     ddp = DistributedDataParallel(LossModule(model), device_ids=[device.index] if device.type == 'cuda' else None) if info.world > 1 else None
     losses_fn = torch.compile(ddp or model.losses) if cfg.compile else (ddp or model.losses)
@@ -594,6 +673,15 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
     def save():
         settle(); state = checkpoint_state(model, optimizer, scheduler, scaler, pos, cfg, model_cfg, device, info)   # a collective
         if info.main: save_checkpoint(run/'last.pt', state, keep_previous=True); write_metrics_csv(run)
+    def stop_best():                                                # max_steps before any validation: best.pt all the same
+        if pos.best_epoch >= 0: return                              # an epoch was validated: its best.pt stands
+        val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
+        if info.main:
+            save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=pos.epoch, global_step=pos.global_step,
+                                                val_acc=val['acc'], stopped_early=True,
+                                                config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
+            print(f'stopped at max_steps={cfg.max_steps} before any epoch ended: best.pt holds these weights '
+                  f'(validation accuracy {val["acc"]:.2f}%)')
     if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: return run
     for epoch in range(pos.epoch, cfg.epochs):
         model.train(); clock.update(tic=time.perf_counter(), seen=0)
@@ -604,7 +692,7 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
             pending.add(names, vec, epoch, pos.step, pos.global_step, [train_ds.questions[i].question_id for i in batch['index'].tolist()])
             pos.step += 1; pos.global_step += 1; clock['seen'] += round(len(batch['answer']) * info.world / weight)
             if pos.global_step % sync_every == 0: settle()
-            if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: save(); return run
+            if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: save(); stop_best(); return run
             if cfg.ckpt_every and pos.global_step % cfg.ckpt_every == 0: save()
         settle()
         val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
@@ -617,7 +705,7 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 73
+# %% ../nbs/06_train.ipynb 75
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)
@@ -628,20 +716,24 @@ def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callabl
     if saved['model'].get('vocab_size', len(vocab)) != len(vocab):
         raise ValueError(f"{run/'vocab.json'} has {len(vocab)} words but the model was trained with vocab_size={saved['model']['vocab_size']}: "
                          'the vocabulary does not belong to this checkpoint')
+    if which == 'best' and not (run/'best.pt').is_file() and (run/'last.pt').is_file():
+        raise FileNotFoundError(f'{run} has no best.pt yet (no epoch validated): use which=\'last\' (eval --which last)')
     model = (build or make_model)(saved['model'])
     load_weights(model, load_checkpoint(run/f'{which}.pt')['model'], run/f'{which}.pt')
     return model.to(resolve_device(str(device))).eval(), cfg, vocab
 
-# %% ../nbs/06_train.ipynb 96
-RANK_SCRIPT = 'import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n'
+# %% ../nbs/06_train.ipynb 98
+RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\n'
+               'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n')
 
 def free_port() -> int:
     import socket
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def spawn(cfg: TrainConfig, world: int, port: Optional[int] = None) -> list:
+def spawn(cfg: TrainConfig | list, world: int, port: Optional[int] = None) -> list:
     "Start `world` local processes that `train(cfg)` together (gloo on CPU, NCCL on GPUs), as torchrun would; returns the Popen objects."
     import subprocess, sys
+    cfgs = json.dumps([asdict(c) for c in (cfg if isinstance(cfg, list) else [cfg])])   # a list: trained one after the other
     env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port or free_port()), WORLD_SIZE=str(world), OMP_NUM_THREADS='1')
-    return [subprocess.Popen([sys.executable, '-c', RANK_SCRIPT, json.dumps(asdict(cfg))], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
+    return [subprocess.Popen([sys.executable, '-c', RANK_SCRIPT, cfgs], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]

@@ -9,7 +9,9 @@ Both loaders serve the same questions from the same generated videos of the real
 * ours: `convert_official` once into the float16 store, then `AVQADataset` (audio from memory, the
   video's T visual chunks in one read, T single-frame negative chunks per question), returning float16 as stored (the default; the
   training loop casts on the device) and, for comparison, float32 cast on the CPU; negatives as the
-  default `negatives='frames'` (AVST: each negative frame from a random other video) and `'video'`.
+  default `negatives='frames'` (AVST: each negative frame from a random other video) and `'video'`;
+* the cost of the stores' Fletcher-32 checksums: the same store re-written without them, against reads that
+  compute every chunk's checksum (a process's first pass, warm and cold) and later reads (chunks checked before).
 
 Warm: every file already in the page cache. Cold: before each sample the page cache of every benchmark
 file is dropped with posix_fadvise(DONTNEED), so each read comes from the disk (no root needed).
@@ -81,11 +83,22 @@ class OfficialPattern:
         return dict(audio=audio.float(), visual=visual.float(), neg_visual=torch.stack(negs).float())
 
 
-def measure(ds, order, budget_s, cold_paths=None):
-    "Items of `ds` in `order` until `budget_s` of loading time: (samples/s, MB read per sample, n)."
+def write_plain_copy(src: Path, dst: Path):
+    "`src` re-written with the same chunks and attributes but no checksums."
+    import h5py
+    if dst.exists(): dst.unlink()
+    with h5py.File(src, 'r') as f, h5py.File(dst, 'w') as g:
+        g.create_dataset('video_ids', data=f['video_ids'][()], dtype=f['video_ids'].dtype)
+        for k in ('audio', 'visual'): g.create_dataset(k, data=f[k][()], chunks=f[k].chunks)
+        g.attrs.update(f.attrs)
+
+
+def measure(ds, order, budget_s, cold_paths=None, first_reads=False):
+    "Items of `ds` in `order` until `budget_s` of loading time: (samples/s, MB read per sample, n); `first_reads`: no chunk checked yet."
     t_load, n, read0 = 0.0, 0, rchar()
     for i in order:
         if cold_paths: drop_cache(cold_paths)
+        if first_reads: ds.store.checked[:] = False                   # as if this process had never read these chunks
         t0 = time.perf_counter(); item = ds[int(i)]; t_load += time.perf_counter() - t0
         n += 1
         if t_load > budget_s: break
@@ -108,6 +121,8 @@ def main():
     if store_path.exists(): store_path.unlink()
     t0 = time.perf_counter(); convert_official(a_dir, v_dir, store_path, progress=False); t_conv = time.perf_counter() - t0
     ids = FeatureStore(store_path).video_ids
+    plain_path = work/'store_no_checksums.h5'                          # the same store without Fletcher-32 checksums, for their cost
+    write_plain_copy(store_path, plain_path)
     templates = load_annotations(ROOT/'nbs'/'music_avqa'/'avqa-val.json')[:500]
     qs = make_questions(ids, 4000, seed=0, templates=templates)
     order = np.random.default_rng(1).permutation(len(qs))
@@ -115,6 +130,7 @@ def main():
     ours = AVQADataset(qs, store_path, vocab)                          # default: float16 as stored, cast on the device
     ours32 = AVQADataset(qs, store_path, vocab, dtype=torch.float32)   # cast to float32 on the CPU, like the official loader
     ours_video = AVQADataset(qs, store_path, vocab, negatives='video')  # the T negatives from one other video
+    ours_plain = AVQADataset(qs, plain_path, vocab)                    # no checksums (stores written before they were added)
     official = OfficialPattern(qs, a_dir, v_dir, ids)
     official_files = sorted(a_dir.glob('*.npy')) + sorted(v_dir.glob('*.npy'))
 
@@ -122,10 +138,13 @@ def main():
     warm_cache(official_files + [store_path])
     res['official_warm'] = measure(official, order, a.budget)
     res['ours_warm'] = measure(ours, order, a.budget)
+    res['ours_no_checksums_warm'] = measure(ours_plain, order, a.budget)
+    res['ours_first_read_warm'] = measure(ours, order, a.budget, first_reads=True)   # every chunk's checksum computed
     res['ours_float32_warm'] = measure(ours32, order, a.budget)
     res['ours_video_negatives_warm'] = measure(ours_video, order, a.budget)
     res['official_cold'] = measure(official, order, a.budget, cold_paths=official_files)
-    res['ours_cold'] = measure(ours, order, a.budget, cold_paths=[store_path])
+    res['ours_cold'] = measure(ours, order, a.budget, cold_paths=[store_path], first_reads=True)   # from disk: first reads
+    res['ours_no_checksums_cold'] = measure(ours_plain, order, a.budget, cold_paths=[plain_path])
     res['ours_video_negatives_cold'] = measure(ours_video, order, a.budget, cold_paths=[store_path])
     warm_cache([store_path])
     loader = make_loader(ours, batch_size=16, shuffle=True, num_workers=2)
@@ -142,6 +161,9 @@ def main():
         results={k: dict(samples_per_s=round(v[0], 2), mb_read_per_sample=round(v[1], 2), samples=v[2]) for k, v in res.items()},
         speedup_warm=round(res['ours_warm'][0] / res['official_warm'][0], 1),
         speedup_cold=round(res['ours_cold'][0] / res['official_cold'][0], 1),
+        checksum_cost=dict(first_read_warm=round(1 - res['ours_first_read_warm'][0] / res['ours_no_checksums_warm'][0], 3),
+                           later_reads_warm=round(1 - res['ours_warm'][0] / res['ours_no_checksums_warm'][0], 3),
+                           first_read_cold=round(1 - res['ours_cold'][0] / res['ours_no_checksums_cold'][0], 3)),
         date=time.strftime('%Y-%m-%d'))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1) + '\n')
