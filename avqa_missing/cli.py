@@ -13,7 +13,8 @@ from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
 from .synth import SIZES, SynthConfig, synthesize
-from .train import TrainConfig, DistributedTrainingError, train as run_training
+from .runs import TrainConfig
+from .train import DistributedTrainingError, train as run_training
 from .extract import extract_cli
 from .reproduction import PRESETS, preset_config, report as run_report, write_report
 from .evaluate import SCENARIOS, TABLE_KEYS, evaluate_run, format_table, plot_scenarios

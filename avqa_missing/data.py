@@ -4,10 +4,10 @@
 
 # %% ../nbs/00_data.ipynb 2
 from __future__ import annotations
-import json, os, hashlib
+import json, os, hashlib, secrets
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import h5py
 import numpy as np
@@ -18,12 +18,13 @@ from tqdm.auto import tqdm
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
            'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'M16', 'BLOCK', 'IN_BLOCK',
-           'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question', 'load_annotations', 'Vocab',
-           'encode', 'decode', 'save', 'load', 'template_key', 'split_prompt', 'prompt_tokens', 'encode_prompt',
-           'decode_prompt', 'Sampling', 'read_npy_header', 'sampled_segments', 'official_video_ids', 'check_official',
-           'store_meta', 'write_store', 'convert_official', 'write_official', 'FeatureStore', 'row_of', 'fletcher32_ok',
-           'DamagedStoreError', 'read_audio', 'read_visual', 'read_frames', 'resolve_missing', 'AVQADataset',
-           'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa', 'make_loader', 'make_questions']
+           'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question', 'load_annotations', 'tmp_path',
+           'atomic_write', 'write_text_atomic', 'Vocab', 'encode', 'decode', 'save', 'load', 'template_key',
+           'split_prompt', 'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling', 'read_npy_header',
+           'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official',
+           'write_official', 'FeatureStore', 'row_of', 'fletcher32_ok', 'DamagedStoreError', 'read_audio',
+           'read_visual', 'read_frames', 'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite',
+           'finite', 'collate_avqa', 'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 8
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -115,6 +116,32 @@ def load_annotations(path, keep_deleted: bool = False) -> list[Question]:
     return [q for q in qs if keep_deleted or not q.deleted]
 
 # %% ../nbs/00_data.ipynb 32
+def tmp_path(path) -> Path:
+    "A temporary name beside `path` that no other process or call uses: PATH.<pid>.<random>.tmp."
+    path = Path(path); return path.with_name(f'{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+
+def _fsync_dir(path):
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return                                  # some platforms cannot open directories
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def atomic_write(path, write: Callable, previous=None) -> Path:
+    "Crash-safe write of `path`: `write(f)` into a temporary file, flush + fsync, (old file -> `previous`), atomic rename."
+    path = Path(path); tmp = tmp_path(path)
+    try:
+        with open(tmp, 'wb') as f: write(f); f.flush(); os.fsync(f.fileno())
+    except BaseException: tmp.unlink(missing_ok=True); raise
+    if previous is not None and path.exists(): os.replace(path, previous)
+    os.replace(tmp, path); _fsync_dir(path.parent)
+    return path
+
+def write_text_atomic(path, text: str) -> Path:
+    "`atomic_write` of a text file (UTF-8)."
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+# %% ../nbs/00_data.ipynb 35
 class Vocab:
     "Question-word vocabulary: `<pad>`=0, `<unk>`=1, then words; built from training questions, saved as JSON."
     PAD, UNK = '<pad>', '<unk>'
@@ -129,7 +156,7 @@ class Vocab:
     def __eq__(self, other): return isinstance(other, Vocab) and self.itos == other.itos
     def __repr__(self): return f'Vocab({len(self)} words)'
 
-# %% ../nbs/00_data.ipynb 33
+# %% ../nbs/00_data.ipynb 36
 def encode(self: Vocab, tokens: Sequence[str], max_len: int = 14) -> list[int]:
     "Word ids of `tokens` padded with 0 to `max_len`; unknown words -> 1 (`<unk>`)."
     if len(tokens) > max_len: raise ValueError(f'question has {len(tokens)} words, more than max_len={max_len}: {" ".join(tokens)}')
@@ -137,12 +164,12 @@ def encode(self: Vocab, tokens: Sequence[str], max_len: int = 14) -> list[int]:
     return ids + [0] * (max_len - len(ids))
 
 def decode(self: Vocab, ids: Iterable[int]) -> list[str]: return [self.itos[int(i)] for i in ids if int(i) != 0]
-def save(self: Vocab, path): Path(path).write_text(json.dumps({'itos': self.itos}, indent=0))
+def save(self: Vocab, path): write_text_atomic(path, json.dumps({'itos': self.itos}, indent=0))
 def load(path) -> Vocab: return Vocab(json.loads(Path(path).read_text())['itos'])
 
 Vocab.encode, Vocab.decode, Vocab.save, Vocab.load = encode, decode, save, staticmethod(load)
 
-# %% ../nbs/00_data.ipynb 37
+# %% ../nbs/00_data.ipynb 40
 TEXT_PROMPTS = {  # question template (after `template_key`) -> declarative sentence; {i} = the question's i-th template value
     # Audio
     'Is the <Object> louder than the <Object>?': 'The {0} and the {1} are both sounding.',
@@ -201,7 +228,7 @@ def prompt_tokens(q: Question) -> list[str]:
     return q.tokens if sentence is None else split_prompt(sentence.format(*q.values))
 
 
-# %% ../nbs/00_data.ipynb 38
+# %% ../nbs/00_data.ipynb 41
 _PROMPT_ID = {w: i for i, w in enumerate(PROMPT_WORDS)}
 
 def encode_prompt(self: Vocab, tokens: Sequence[str], max_len: int = PROMPT_LEN) -> list[int]:
@@ -219,7 +246,7 @@ def decode_prompt(self: Vocab, ids: Iterable[int]) -> list[str]:
 Vocab.encode_prompt, Vocab.decode_prompt = encode_prompt, decode_prompt
 
 
-# %% ../nbs/00_data.ipynb 42
+# %% ../nbs/00_data.ipynb 45
 STORE_FORMAT, STORE_VERSION = 'avqa_missing.feature_store', 1
 
 @dataclass(frozen=True)
@@ -231,7 +258,7 @@ class Sampling:
     @property
     def index(self) -> np.ndarray: return np.arange(self.offset, self.n_frames, self.stride)
 
-# %% ../nbs/00_data.ipynb 45
+# %% ../nbs/00_data.ipynb 48
 def read_npy_header(path: Path, kind: str, ndim: int, n_frames: int) -> np.ndarray:
     "Memory-map an official `<video_id>.npy` feature file and check that it exists and has the expected layout."
     if not path.is_file(): raise FileNotFoundError(f'{kind} feature file not found: {path}')
@@ -249,7 +276,7 @@ def sampled_segments(arr: np.ndarray, path: Path, kind: str, index: np.ndarray) 
     if not np.isfinite(x).all(): raise ValueError(f'{kind} feature file {path} contains NaN or Inf')
     return x
 
-# %% ../nbs/00_data.ipynb 47
+# %% ../nbs/00_data.ipynb 50
 def official_video_ids(audio_dir, visual_dir) -> list[str]:
     "Sorted ids of the `<video_id>.npy` files in either directory (a video missing from one is caught by `check_official`)."
     return sorted({p.stem for d in (audio_dir, visual_dir) for p in Path(d).glob('*.npy')})
@@ -266,7 +293,7 @@ def check_official(audio_dir, visual_dir, video_ids: Sequence[str], n_frames: in
     if not dims: raise ValueError('no videos to convert')
     return dims['audio'][0], dims['visual']
 
-# %% ../nbs/00_data.ipynb 49
+# %% ../nbs/00_data.ipynb 52
 def store_meta(ids, sampling: Sampling, audio_dim, visual_shape, dtype, source) -> dict:
     "The attributes of a store; `ids_sha1` ties a partial file to its list of videos."
     return dict(format=STORE_FORMAT, version=STORE_VERSION, n_segments=len(sampling.index), **asdict(sampling),
@@ -283,7 +310,7 @@ def _create_store(path: Path, ids, meta: dict) -> h5py.File:
     f.attrs.update({k: json.dumps(v) for k, v in meta.items()}); f.attrs['n_done'] = 0; f.attrs['complete'] = False
     return f
 
-# %% ../nbs/00_data.ipynb 50
+# %% ../nbs/00_data.ipynb 53
 def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
     "Resume `path` if it is a partial store of the same videos and settings, else start it afresh."
     if path.exists():
@@ -295,7 +322,7 @@ def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
         path.unlink()
     return _create_store(path, ids, meta), 0
 
-# %% ../nbs/00_data.ipynb 51
+# %% ../nbs/00_data.ipynb 54
 def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool = False, progress: bool = True,
                 flush_every: int = 64) -> Path:
     "Write a store at `out` via `<out>.partial` (resumable); `read_video(i)` returns video i's sampled (audio, visual)."
@@ -314,7 +341,7 @@ def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool
     os.replace(partial, out)  # atomic: `out` appears only when complete
     return out
 
-# %% ../nbs/00_data.ipynb 52
+# %% ../nbs/00_data.ipynb 55
 def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None, sampling: Sampling = Sampling(),
                      dtype: str = 'float16', overwrite: bool = False, progress: bool = True, flush_every: int = 64) -> Path:
     "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
@@ -328,7 +355,7 @@ def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None
                 for kind, d, nd in (('audio', audio_dir, 2), ('visual', visual_dir, 4))]
     return write_store(out, ids, read_video, meta, overwrite, progress, flush_every)
 
-# %% ../nbs/00_data.ipynb 54
+# %% ../nbs/00_data.ipynb 57
 def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Path, Path]:
     "Write `{video_id: (audio [F, Da], visual [F, C, H, W])}` in the official layout under `root`; return the two dirs."
     audio_dir, visual_dir = Path(root)/'audio', Path(root)/'visual'
@@ -336,7 +363,7 @@ def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     for vid, (a, v) in features.items(): np.save(audio_dir/f'{vid}.npy', a); np.save(visual_dir/f'{vid}.npy', v)
     return audio_dir, visual_dir
 
-# %% ../nbs/00_data.ipynb 63
+# %% ../nbs/00_data.ipynb 66
 class FeatureStore:
     "Read-only access to a feature store written by `convert_official` (or `synth`); safe across DataLoader workers."
     def __init__(self, path):
@@ -362,7 +389,7 @@ class FeatureStore:
         self.row = {v: i for i, v in enumerate(self.video_ids)}
         self._h5, self._pid, self._raw, self._offsets, self._audio = None, None, None, {}, None
 
-# %% ../nbs/00_data.ipynb 64
+# %% ../nbs/00_data.ipynb 67
 def _file(self: FeatureStore) -> h5py.File:
     "This process's handle on the store, opened on first use (and again after a fork)."
     if self._h5 is None or self._pid != os.getpid(): self._h5, self._pid = h5py.File(self.path, 'r'), os.getpid()
@@ -379,7 +406,7 @@ FeatureStore._file, FeatureStore.__getstate__, FeatureStore.row_of = _file, _get
 FeatureStore.__len__ = lambda self: len(self.video_ids)
 FeatureStore.__repr__ = lambda self: f'FeatureStore({self.path.name}: {len(self)} videos, T={self.n_segments}, audio {self.audio_dim}, visual {self.visual_shape})'
 
-# %% ../nbs/00_data.ipynb 66
+# %% ../nbs/00_data.ipynb 69
 M16, BLOCK = 65535, 16                                               # Fletcher-32's modulus; words per block (see text)
 IN_BLOCK = np.stack([np.ones(BLOCK), np.arange(BLOCK)], 1).astype(np.float32)   # (16, 2): a block's sum, its j-weighted sum
 
@@ -422,7 +449,7 @@ def _check(self: FeatureStore, frames: np.ndarray, stored: np.ndarray, rows: np.
 
 FeatureStore._damaged, FeatureStore._row_readable, FeatureStore._check = _damaged, _row_readable, _check
 
-# %% ../nbs/00_data.ipynb 67
+# %% ../nbs/00_data.ipynb 70
 def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
     "Uncompressed chunks at `idxs`, read straight from the file: (K, *chunk[1:]), and their stored checksums (K, 4) or None."
     shape, extra = ds.chunks[1:], 4 if ds.fletcher32 else 0          # a chunk as stored: its data, then its checksum
@@ -451,7 +478,7 @@ def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
 
 FeatureStore.read_audio, FeatureStore._read_frame_chunks = read_audio, _read_frame_chunks
 
-# %% ../nbs/00_data.ipynb 69
+# %% ../nbs/00_data.ipynb 72
 def _video_offset(self: FeatureStore, row: int) -> int | None:
     "File offset of video `row`'s T visual chunks when they lie back to back (as `write_store` writes them), else None."
     if not self.direct: return None
@@ -473,7 +500,7 @@ def read_visual(self: FeatureStore, row: int) -> np.ndarray:
     if self.checksums: self._check(out, cs, np.full(self.n_segments, int(row)), np.arange(self.n_segments))
     return out
 
-# %% ../nbs/00_data.ipynb 70
+# %% ../nbs/00_data.ipynb 73
 def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
     "Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a whole video in one read."
     rows, ts = np.asarray(rows), np.asarray(ts)
@@ -488,7 +515,7 @@ def _fd(self: FeatureStore) -> int:
 
 FeatureStore._video_offset, FeatureStore.read_visual, FeatureStore.read_frames, FeatureStore._fd = _video_offset, read_visual, read_frames, _fd
 
-# %% ../nbs/00_data.ipynb 78
+# %% ../nbs/00_data.ipynb 81
 MODALITIES = ('audio', 'visual')
 
 def resolve_missing(missing, n: int) -> list[str | None]:
@@ -500,7 +527,7 @@ def resolve_missing(missing, n: int) -> list[str | None]:
         raise ValueError(f"unknown missing modality {sorted(map(str, bad))}: use None, 'audio' or 'visual' (one modality at most; AVQA needs one)")
     return plan
 
-# %% ../nbs/00_data.ipynb 79
+# %% ../nbs/00_data.ipynb 82
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
     def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None, negatives: str | bool | None = 'frames',
@@ -523,7 +550,7 @@ class AVQADataset(Dataset):
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 80
+# %% ../nbs/00_data.ipynb 83
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
@@ -565,7 +592,7 @@ def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> 
 
 AVQADataset.negative_frames, AVQADataset.__getitem__, AVQADataset.finite = negative_frames, getitem, finite
 
-# %% ../nbs/00_data.ipynb 82
+# %% ../nbs/00_data.ipynb 85
 def collate_avqa(items: list[dict]) -> dict:
     "Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all -> no key."
     keys = ('question', 'answer', 'qtype', 'index') + (('prompt',) if all('prompt' in it for it in items) else ())
@@ -586,7 +613,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 84
+# %% ../nbs/00_data.ipynb 87
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0, templates: Sequence[Question] = ()) -> list[Question]:
     "`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests and benchmarks."
     rng = np.random.default_rng(seed)

@@ -14,8 +14,9 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .data import AVQADataset, FeatureStore, QUESTION_TYPES, TYPE_NAMES, make_loader
-from .train import DistInfo, check_store_fits, dist_info, load_run, open_store, predict, resolve_device, shard, split_questions
+from .data import AVQADataset, FeatureStore, QUESTION_TYPES, TYPE_NAMES, make_loader, write_text_atomic
+from .runtime import DistInfo, dist_info, resolve_device, shard
+from .runs import check_store_fits, load_run, open_store, predict, split_questions
 
 # %% auto 0
 __all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'NOISE_SIGMA', 'CONDITIONS', 'RATIOS', 'SWEEP_KINDS', 'table_columns',

@@ -13,7 +13,8 @@ import numpy as np
 
 from .model import ModelConfig
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
-from .train import TrainConfig, load_run, make_model, open_store, split_questions, train
+from .runs import TrainConfig, load_run, make_model, open_store, split_questions
+from .train import train
 from .evaluate import TABLE_KEYS, evaluate, format_table, missing_sweep, write_json
 
 # %% auto 0

@@ -4,9 +4,8 @@
 
 # %% ../nbs/06_train.ipynb 3
 from __future__ import annotations
-import collections, contextlib, csv, fcntl, json, math, os, pickle, random, secrets, shutil, time
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
-from datetime import timedelta
+import contextlib, json, math, os, shutil, time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -14,284 +13,24 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils._python_dispatch import TorchDispatchMode
 from tqdm.auto import tqdm
 
-from .data import AVQADataset, FeatureStore, Vocab, load_annotations, make_loader
+from .data import AVQADataset, Vocab, make_loader, write_text_atomic
+from .runtime import (DistInfo, autocast, dist_info, free_port, init_distributed, resolve_amp, rng_state,
+                                  seed_everything, set_rng_state, setup_backends, shard, to_device)
+from .runs import (CheckpointError, RunLock, TrainConfig, check_resumable, checkpoints_note, load_checkpoint,
+                               load_model_state, load_resume_checkpoint, make_model, model_config_dict, model_settings,
+                               open_store, predict, previous, rewind_metrics, save_checkpoint, split_questions,
+                               append_metrics, write_metrics_csv, writable_dir)
 
 # %% auto 0
-__all__ = ['AMP_MODES', 'DEVICE_KINDS', 'HOST_SYNC_OPS', 'SAME_ON_RESUME', 'COLLECTIVE_SIGNS', 'RANK_SCRIPT', 'TrainConfig',
-           'check_device', 'check_train_config', 'resolve_device', 'resolve_amp', 'autocast', 'setup_backends',
-           'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'split_questions', 'open_store',
-           'model_settings', 'check_store_fits', 'make_model', 'model_config_dict', 'CheckpointError', 'previous',
-           'tmp_path', 'save_checkpoint', 'load_checkpoint', 'load_resume_checkpoint', 'read_metrics', 'append_metrics',
-           'rewind_metrics', 'write_metrics_csv', 'NonFiniteLossError', 'make_optimizer', 'train_step',
-           'nonfinite_report', 'HostSyncCounter', 'gather_predictions', 'predict', 'RunInUseError', 'RunLock',
-           'writable_dir', 'prepare_run', 'epoch_order', 'DistInfo', 'dist_info', 'init_distributed', 'shard',
-           'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'load_weights',
-           'restore', 'validate', 'init_from', 'LossModule', 'rank_seed', 'write_text_atomic', 'setup',
-           'DistributedTrainingError', 'checkpoints_note', 'collective_failure', 'Pending', 'train', 'load_run',
-           'free_port', 'spawn']
+__all__ = ['COLLECTIVE_SIGNS', 'RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report',
+           'prepare_run', 'epoch_order', 'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means',
+           'checkpoint_state', 'restore', 'validate', 'init_from', 'LossModule', 'rank_seed', 'RunState', 'setup',
+           'DistributedTrainingError', 'collective_failure', 'Pending', 'train', 'train_loop', 'spawn']
 
 # %% ../nbs/06_train.ipynb 6
-AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
-
-@dataclass
-class TrainConfig:
-    "Settings of one training run; saved as RUN/config.json and reloaded by `load_run`."
-    data: str = 'data'                  # annotations/avqa-{train,val,test}.json + features.h5
-    out: str = 'runs/run'               # the run directory
-    model: dict = field(default_factory=dict)  # ModelConfig fields; vocab_size/audio_dim/visual_shape come from the data
-    epochs: int = 30                    # AVST (003 §5.1)
-    batch_size: int = 64                # AVST; the missing-modality paper uses 4
-    lr: float = 1e-4
-    lr_step: int = 10                   # StepLR: lr *= lr_gamma every lr_step epochs (AVST)
-    lr_gamma: float = 0.1
-    weight_decay: float = 0.0
-    clip_grad: Optional[float] = 1.0    # max global gradient norm; None: no clipping
-    seed: int = 0
-    num_workers: int = 0
-    eval_batch_size: Optional[int] = None  # None: batch_size
-    device: str = 'auto'                # 'auto' -> cuda if available, else cpu
-    amp: str = 'auto'                   # 'auto' -> bf16 (fp16 on GPUs without bf16) on CUDA, none on CPU
-    compile: bool = False               # torch.compile the loss computation
-    channels_last: bool = False         # 4-D weights (the convolutions) stored NHWC: a layout for GPU convolutions, same numbers
-    tf32: bool = True                   # TF32 matmuls/convolutions on CUDA
-    max_steps: Optional[int] = None     # stop (resumably) after this many steps (batches) in all
-    ckpt_every: Optional[int] = None    # also write last.pt every this many steps (None: at epoch ends only)
-    skip_nonfinite: int = 0             # batches in a row that may be skipped on a NaN/Inf loss before stopping (0: stop at once)
-    deterministic: bool = False         # torch.use_deterministic_algorithms (bitwise-repeatable runs; slower on CUDA)
-    value_checks: bool = False          # the model's checks of input values at every step (host syncs; the dataset has checked the data)
-    dist_timeout: float = 600.0         # seconds a rank waits in a collective before failing (torchrun / DDP)
-    log_every: int = 10                 # steps per training record in metrics.jsonl
-    progress: bool = True               # tqdm bars
-    resume: bool = True                 # continue from RUN/last.pt when it exists
-    init: Optional[str] = None          # a run dir or checkpoint whose weights start a new run (e.g. a trained AVST for 'ours')
-    init_partial: bool = False          # init: load only the tensors that fit, listing the others (default: any misfit is an error)
-    def __post_init__(self): check_train_config(self)
-
-# %% ../nbs/06_train.ipynb 8
-def _check(ok: bool, msg: str):
-    if not ok: raise ValueError(msg)
-
-DEVICE_KINDS = ('cpu', 'cuda', 'mps')
-
-def check_device(device: str) -> str:
-    "A device string: 'auto', or one of `DEVICE_KINDS` with an optional index ('cuda:1'); a ValueError naming what is allowed."
-    kind, _, index = str(device).partition(':')
-    if device != 'auto' and (kind not in DEVICE_KINDS or (index and not index.isdigit())):
-        raise ValueError(f"device {device!r} is not one of auto, cpu, cuda, cuda:N, mps")
-    return device
-
-def check_train_config(self: TrainConfig):
-    "Validate the settings (`TrainConfig.__post_init__`)."
-    _check(isinstance(self.num_workers, int) and self.num_workers >= 0, f'num_workers must be an int >= 0, got {self.num_workers!r}')
-    for n in ('epochs', 'batch_size', 'lr_step', 'log_every'): _check(isinstance(getattr(self, n), int) and getattr(self, n) >= 1, f'{n} must be an int >= 1, got {getattr(self, n)!r}')
-    _check(self.lr > 0, f'lr must be > 0, got {self.lr}'); _check(0 < self.lr_gamma <= 1, f'lr_gamma must be in (0, 1], got {self.lr_gamma}')
-    _check(self.clip_grad is None or self.clip_grad > 0, f'clip_grad must be > 0 or None, got {self.clip_grad}')
-    for n in ('max_steps', 'ckpt_every'): _check(getattr(self, n) is None or getattr(self, n) >= 1, f'{n} must be >= 1 or None, got {getattr(self, n)}')
-    _check(isinstance(self.skip_nonfinite, int) and self.skip_nonfinite >= 0, f'skip_nonfinite must be an int >= 0, got {self.skip_nonfinite!r}')
-    _check(self.dist_timeout > 0, f'dist_timeout must be > 0 seconds, got {self.dist_timeout}')
-    _check(self.eval_batch_size is None or self.eval_batch_size >= 1, f'eval_batch_size must be >= 1 or None, got {self.eval_batch_size}')
-    _check(self.amp in AMP_MODES, f'amp must be one of {AMP_MODES}, got {self.amp!r}')
-    _check(isinstance(self.model, dict), f'model must be a dict of ModelConfig fields, got {type(self.model).__name__}')
-    check_device(self.device)
-
-# %% ../nbs/06_train.ipynb 12
-def resolve_device(device: str = 'auto') -> torch.device:
-    "'auto' -> cuda if available else cpu; an unknown or unavailable device is an error."
-    if check_device(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    d = torch.device(device)
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f'device {device!r} requested but CUDA is not available')
-    return d
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    "'auto' -> 'bf16' on CUDA (or 'fp16' on GPUs without bf16), 'none' elsewhere; fp16 needs CUDA (loss scaling)."
-    if amp not in AMP_MODES: raise ValueError(f'amp must be one of {AMP_MODES}, got {amp!r}')
-    if amp == 'auto': return ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if device.type == 'cuda' else 'none'
-    if amp == 'fp16' and device.type != 'cuda': raise ValueError("amp='fp16' needs CUDA (gradient scaling); use 'bf16' or 'none' on the CPU")
-    return amp
-
-def autocast(device: torch.device, amp: str):
-    "The autocast context for `amp` ('none': a no-op)."
-    if amp == 'none': return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
-
-# %% ../nbs/06_train.ipynb 13
-def setup_backends(device: torch.device, tf32: bool = True, deterministic: bool = False):
-    "TF32 for float32 matmuls and cuDNN convolutions on CUDA (Ampere and later); `deterministic`: repeatable kernels everywhere."
-    if device.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
-        torch.backends.cudnn.benchmark = not deterministic
-    if deterministic:                                              # only switched on: a global a user may have set
-        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # cuBLAS needs it for deterministic matmuls
-        torch.use_deterministic_algorithms(True)
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    "Move every tensor of a batch to `device`, asynchronously from pinned memory; dtypes unchanged (features stay float16)."
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-# %% ../nbs/06_train.ipynb 16
-def seed_everything(seed: int):
-    "Seed torch (all devices), NumPy's global generator and Python's `random`."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-def rng_state(device: torch.device) -> dict:
-    "The states of all generators as tensors and plain data (safe for `torch.load(weights_only=True)`)."
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, py_state, py_gauss = random.getstate()
-    state = dict(torch=torch.get_rng_state(), numpy=dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
-                 has_gauss=int(has_gauss), gauss=float(gauss)), python=dict(version=version, state=torch.tensor(py_state), gauss=py_gauss))
-    if device.type == 'cuda': state['cuda'] = torch.cuda.get_rng_state(device)
-    return state
-
-def set_rng_state(state: dict, device: torch.device):
-    "Restore what `rng_state` saved."
-    torch.set_rng_state(state['torch'].cpu())
-    n = state['numpy']; np.random.set_state((n['name'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    p = state['python']; random.setstate((p['version'], tuple(p['state'].tolist()), p['gauss']))
-    if device.type == 'cuda' and 'cuda' in state: torch.cuda.set_rng_state(state['cuda'].cpu(), device)
-
-# %% ../nbs/06_train.ipynb 19
-def split_questions(data, split: str) -> list:
-    "The questions of `data/annotations/avqa-{split}.json`."
-    return load_annotations(Path(data)/'annotations'/f'avqa-{split}.json')
-
-def open_store(data) -> FeatureStore:
-    "The feature store `data/features.h5`."
-    return FeatureStore(Path(data)/'features.h5')
-
-def model_settings(model: dict, vocab: Vocab, store: FeatureStore) -> dict:
-    "ModelConfig fields of `model` with vocab_size, audio_dim and visual_shape filled from the data (a conflicting value is an error)."
-    filled = dict(vocab_size=len(vocab), audio_dim=int(store.audio_dim), visual_shape=[int(s) for s in store.visual_shape])
-    for k, v in filled.items():
-        given = model.get(k)
-        if given is not None and (list(given) if k == 'visual_shape' else given) != v:
-            raise ValueError(f'model setting {k}={given!r} does not match the data ({v!r}); leave it out, it is filled from the data')
-    return {**model, **filled}
-
-def check_store_fits(model_cfg: dict, store: FeatureStore):
-    "A model trained on features of one size cannot read another: compare the store with the model's audio_dim / visual_shape."
-    have = dict(audio_dim=int(store.audio_dim), visual_shape=[int(s) for s in store.visual_shape])
-    bad = [f'{k} {have[k]} (the model was trained with {list(model_cfg[k]) if k == "visual_shape" else model_cfg[k]})'
-           for k in have if model_cfg.get(k) is not None and (list(model_cfg[k]) if k == 'visual_shape' else model_cfg[k]) != have[k]]
-    if bad: raise ValueError(f'{store.path} does not fit the model: {"; ".join(bad)}')
-
-# %% ../nbs/06_train.ipynb 21
-def make_model(settings: dict) -> nn.Module:
-    "`model.build_model(ModelConfig(**settings))`, imported lazily; an unknown setting is a ValueError naming it."
-    from avqa_missing.model import ModelConfig, build_model
-    if unknown := sorted(set(settings) - {f.name for f in fields(ModelConfig)}):
-        raise ValueError(f'unknown model setting(s) {unknown}; ModelConfig has {sorted(f.name for f in fields(ModelConfig))}')
-    return build_model(ModelConfig(**settings))
-
-def model_config_dict(model: nn.Module, settings: dict) -> dict:
-    "The model's full configuration as plain data (its `cfg` dataclass when it has one, else the settings it was built from)."
-    cfg = getattr(model, 'cfg', None)
-    return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else settings))   # tuples -> lists, as in config.json
-
-# %% ../nbs/06_train.ipynb 24
-class CheckpointError(ValueError):
-    "A checkpoint that cannot be used: truncated, corrupt, not plain data, or not a checkpoint of this model."
-
-def previous(path) -> Path:
-    "Where `save_checkpoint(..., keep_previous=True)` keeps the file it replaces: last.pt -> last.prev.pt."
-    path = Path(path); return path.with_name(f'{path.stem}.prev{path.suffix}')
-
-def _fsync_dir(path):
-    try: fd = os.open(path, os.O_RDONLY)
-    except OSError: return                                  # some platforms cannot open directories
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
-# %% ../nbs/06_train.ipynb 25
-def tmp_path(path) -> Path:
-    "A temporary name beside `path` that no other process or call uses: PATH.<pid>.<random>.tmp."
-    path = Path(path); return path.with_name(f'{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-
-def save_checkpoint(path, state: dict, keep_previous: bool = False):
-    "Crash-safe torch.save: temp file, flush + fsync, (old file -> `previous(path)`), atomic rename; a failed write changes nothing."
-    path = Path(path); tmp = tmp_path(path)
-    try:
-        with open(tmp, 'wb') as f: torch.save(state, f); f.flush(); os.fsync(f.fileno())
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError): raise OSError(e.errno, f'could not write checkpoint {path} ({e.strerror or e}); the existing checkpoints are unchanged') from e
-        raise
-    if keep_previous and path.exists(): os.replace(path, previous(path))
-    os.replace(tmp, path); _fsync_dir(path.parent)
-
-# %% ../nbs/06_train.ipynb 26
-def _names_objects(path) -> bool:
-    "Whether `path`, read as a bare pickle by `pickletools` (which runs nothing), names a class or function to call."
-    import pickletools
-    try:
-        with open(path, 'rb') as f:
-            return any(op.name in ('GLOBAL', 'STACK_GLOBAL', 'INST', 'OBJ', 'REDUCE') for op, _, _ in pickletools.genops(f))
-    except Exception: return False                                  # not a pickle at all
-
-def load_checkpoint(path) -> dict:
-    "torch.load(weights_only=True) on the CPU; clear errors for a missing, truncated, corrupt, unsafe or foreign file."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
-    try: state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        if isinstance(e, pickle.UnpicklingError) and (any('unsupported global' in l.lower() for l in lines) or _names_objects(path)):
-            # the safe unpickler met a class or function (which unpickling would call): nothing was built
-            raise CheckpointError(f'{path} refused: this file holds pickled code or objects; it was not loaded') from None
-        why = next((l for l in lines if l.lower().startswith('unsupported')), lines[0] if lines else repr(e))
-        if 'weights_only' in why: why = 'not a torch checkpoint'           # never quote torch's advice to switch safety off
-        raise CheckpointError(f'{path} is truncated or corrupt ({type(e).__name__}: {why[:160]})') from None
-    if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
-        raise CheckpointError(f'{path} is not an avqa_missing checkpoint (no model state dict)')
-    return state
-
-# %% ../nbs/06_train.ipynb 28
-def load_resume_checkpoint(run) -> tuple[dict, Path]:
-    "The newest readable training checkpoint of `run` (last.pt, else last.prev.pt) and its path."
-    errors = []
-    for path in (Path(run)/'last.pt', previous(Path(run)/'last.pt')):
-        if not path.exists(): continue
-        try: state = load_checkpoint(path)
-        except CheckpointError as e: errors.append(str(e)); continue
-        if 'position' not in state: errors.append(f'{path} is a model-only checkpoint, not a training state'); continue
-        if errors: print(f'warning: {errors[-1]}; resuming from {path}')
-        return state, path
-    raise CheckpointError(f'no usable checkpoint in {run}: ' + ('; '.join(errors) or 'none written yet'))
-
-# %% ../nbs/06_train.ipynb 34
-def read_metrics(run) -> list[dict]:
-    "The records of RUN/metrics.jsonl (empty list if there are none yet); a last line cut short by a crash is ignored."
-    p = Path(run)/'metrics.jsonl'
-    lines, out = (p.read_text().splitlines() if p.exists() else []), []
-    for i, line in enumerate(lines):
-        if not line.strip(): continue
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1 and any(l.strip() for l in lines[i + 1:]): raise ValueError(f'{p}: line {i + 1} is not JSON') from None
-    return out
-
-def append_metrics(run, record: dict):
-    with open(Path(run)/'metrics.jsonl', 'a') as f: f.write(json.dumps(record) + '\n')
-
-def rewind_metrics(run, epoch: int, global_step: int):
-    "Keep only records from before a checkpoint's position (train: global_step <= it; val: epochs before `epoch`)."
-    keep = [r for r in read_metrics(run) if (r['epoch'] < epoch if r['kind'] == 'val' else r['global_step'] <= global_step)]
-    (Path(run)/'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in keep))
-
-def write_metrics_csv(run):
-    "RUN/metrics.csv from metrics.jsonl (one column per key seen)."
-    records = read_metrics(run)
-    keys = list(dict.fromkeys(k for r in records for k in r))
-    with open(Path(run)/'metrics.csv', 'w', newline='') as f:
-        w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(records)
-
-# %% ../nbs/06_train.ipynb 36
 class NonFiniteLossError(ValueError):
     "Training produced a NaN/Inf loss or gradient; the message names the step and the loss terms."
 
@@ -319,7 +58,7 @@ def train_step(losses_fn: Callable, model: nn.Module, batch: dict, optimizer, sc
     ok = total.isfinite() & (values[-1].isfinite() | (amp == 'fp16'))   # fp16: an inf gradient is an overflow the scaler handles
     return [*losses, 'grad_norm'], torch.cat([values, ok.float()[None]])
 
-# %% ../nbs/06_train.ipynb 37
+# %% ../nbs/06_train.ipynb 7
 def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, question_ids=()) -> str:
     "What went wrong in a step `train_step` flagged: the position, every loss term and the batch's question ids."
     terms = ', '.join(f'{k}={v:.4g}' for k, v in values.items())
@@ -327,94 +66,11 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
     return (f'non-finite loss or gradient at epoch {epoch}, step {step} (global step {global_step}): {terms}; '
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
-# %% ../nbs/06_train.ipynb 39
-HOST_SYNC_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', 'equal', '_unique2', 'unique_dim', 'unique_consecutive', 'repeat_interleave')
-
-class HostSyncCounter(TorchDispatchMode):
-    "Counts, by op name, the ops that need device values on the host (`.item()`, `bool(t)`, `nonzero`, device-to-host copies): syncs on a GPU."
-    def __init__(self): super().__init__(); self.ops = collections.Counter()
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name, kwargs = func.overloadpacket.__name__, kwargs or {}
-        to_host = name in ('_to_copy', 'copy_') and torch.device(kwargs.get('device') or args[0].device).type == 'cpu' and \
-                  any(torch.is_tensor(a) and a.device.type != 'cpu' for a in args)
-        if name in HOST_SYNC_OPS or to_host: self.ops[name] += 1
-        return func(*args, **kwargs)
-
-# %% ../nbs/06_train.ipynb 41
-def gather_predictions(out: dict) -> dict:
-    "Every rank's predictions (dict of CPU tensors with 'index'), concatenated and put in dataset order."
-    parts = [None] * dist.get_world_size(); dist.all_gather_object(parts, out)
-    cat = {k: torch.cat([p[k] for p in parts]) for k in out}
-    order = cat['index'].argsort()
-    return {k: v[order] for k, v in cat.items()}
-
-@torch.no_grad()
-def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Optional[Callable] = None,
-            progress: bool = False, desc: str = 'eval', gather: bool = False) -> dict:
-    "Eval-mode predictions over `loader`: pred, answer, qtype, index, ce (CPU tensors), correct, acc (%), loss (mean CE)."
-    was_training = model.training; model.eval()
-    out = {k: [] for k in ('pred', 'answer', 'qtype', 'index', 'ce')}
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        batch = to_device(batch, device)
-        if transform is not None: batch = transform(batch)
-        with autocast(device, amp): logits = model(batch)
-        if logits.dim() != 2 or logits.shape[0] != len(batch['answer']):
-            raise ValueError(f'model(batch) must return logits [B={len(batch["answer"])}, n_answers], got {tuple(logits.shape)}')
-        ce = F.cross_entropy(logits.float(), batch['answer'], reduction='none')
-        for k, v in (('pred', logits.argmax(-1)), ('answer', batch['answer']), ('qtype', batch['qtype']), ('index', batch['index']), ('ce', ce)):
-            out[k].append(v.cpu())
-    model.train(was_training)
-    out = {k: torch.cat(v) if v else torch.zeros(0, dtype=torch.float if k == 'ce' else torch.long) for k, v in out.items()}
-    if gather and dist.is_initialized() and dist.get_world_size() > 1: out = gather_predictions(out)
-    if len(out['pred']) == 0: raise ValueError('predict: the loader gave no questions')
-    correct = out['pred'] == out['answer']
-    return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
-
-# %% ../nbs/06_train.ipynb 43
-SAME_ON_RESUME = ('data', 'model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
-
-def _setting(k: str, v):
-    "A setting as compared on resume: paths resolved, the rest as JSON reads it back."
-    return str(Path(v).resolve()) if k == 'data' else json.loads(json.dumps(v))
-
-def _check_resumable(run: Path, cfg: TrainConfig):
-    "A resumed run must keep the settings that define what is optimized, and its data."
-    saved = json.loads((run/'config.json').read_text())['train']
-    diff = [f'{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}' for k in SAME_ON_RESUME
-            if k in saved and _setting(k, saved[k]) != _setting(k, getattr(cfg, k))]
-    hint = " (moved data? set 'data' in config.json)" if any(d.startswith('data:') for d in diff) else ''
-    if diff: raise ValueError(f'{run} holds a run with other settings ({"; ".join(diff)}){hint}; '
-                              'use another out directory or the same settings')
-
-class RunInUseError(OSError):
-    "Another process is training this run directory."
-
-class RunLock:
-    "Exclusive `fcntl.flock` on RUN/.lock (holding the PID) while a process trains RUN; the kernel drops it when the process ends."
-    def __init__(self, run): self.path, self.fd = Path(run)/'.lock', None
-    def __enter__(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
-            raise RunInUseError(f'{self.path.parent} is being trained by another process (PID {holder}); '
-                                'wait for it, stop it, or use another out directory') from None
-        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0); self.fd = fd
-        return self
-    def __exit__(self, *exc):
-        if self.fd is not None: os.close(self.fd); self.fd = None      # closing the file drops the lock
-
-def writable_dir(path) -> Path:
-    "Create `path` if needed and check that files can be written in it; a clear error otherwise."
-    path = Path(path); probe = path/'.write_test'
-    try: path.mkdir(parents=True, exist_ok=True); probe.write_bytes(b'ok'); probe.unlink()
-    except OSError as e: raise OSError(e.errno, f'cannot write to the run directory {path}: {e.strerror or e}') from None
-    return path
-
+# %% ../nbs/06_train.ipynb 9
 def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     "Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings; only the `main` rank writes."
     run = writable_dir(cfg.out) if main else Path(cfg.out)
-    if resuming: _check_resumable(run, cfg)
+    if resuming: check_resumable(run, cfg)
     train_q, val_q, store = split_questions(cfg.data, 'train'), split_questions(cfg.data, 'val'), open_store(cfg.data)
     for split, qs in (('train', train_q), ('val', val_q)):
         if not qs: raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: training needs a non-empty {split} split")
@@ -423,44 +79,12 @@ def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)        # used to select the checkpoint only
     return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
 
-# %% ../nbs/06_train.ipynb 45
+# %% ../nbs/06_train.ipynb 11
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 48
-@dataclass
-class DistInfo:
-    "This process's place in a torchrun job (rank 0 of 1 when there is none)."
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    @property
-    def main(self) -> bool: return self.rank == 0
-
-def dist_info() -> DistInfo:
-    "Read torchrun's RANK, WORLD_SIZE and LOCAL_RANK (absent: one process)."
-    get = lambda k, d: int(os.environ.get(k, d))
-    info = DistInfo(get('RANK', 0), get('WORLD_SIZE', 1), get('LOCAL_RANK', 0))
-    if not 0 <= info.rank < info.world: raise ValueError(f'RANK={info.rank} is outside WORLD_SIZE={info.world}')
-    return info
-
-# %% ../nbs/06_train.ipynb 49
-def init_distributed(cfg: TrainConfig) -> tuple[DistInfo, torch.device]:
-    "Join the process group when torchrun started several processes (NCCL on CUDA, gloo on CPU); the device of this rank."
-    info, device = dist_info(), resolve_device(cfg.device)
-    if info.world == 1: return info, device
-    if device.type == 'cuda': device = torch.device('cuda', info.local_rank); torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', timeout=timedelta(seconds=cfg.dist_timeout))
-    if dist.get_world_size() != info.world: raise ValueError(f'WORLD_SIZE={info.world} but the process group has {dist.get_world_size()} ranks')
-    return info, device
-
-# %% ../nbs/06_train.ipynb 50
-def shard(items: list, info: DistInfo) -> list:
-    "This rank's contiguous share of `items` (shares differ in size by at most one)."
-    return [items[i] for i in np.array_split(np.arange(len(items)), info.world)[info.rank]]
-
+# %% ../nbs/06_train.ipynb 14
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0, info: DistInfo = DistInfo()) -> tuple[list, list]:
     "This rank's batches of epoch `epoch` from global batch `start_step` on, and each one's loss weight (world * n_rank / n_global)."
     order = epoch_order(n, seed, epoch)
@@ -470,14 +94,14 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 51
+# %% ../nbs/06_train.ipynb 15
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     "(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights); pinned memory on CUDA."
     ds.set_epoch(epoch)
     batches, weights = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, start_step, info)
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda', batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 56
+# %% ../nbs/06_train.ipynb 19
 @dataclass
 class Position:
     "Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best validation so far."
@@ -498,27 +122,19 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 57
-def checkpoint_state(model, optimizer, scheduler, scaler, pos: Position, cfg: TrainConfig, model_cfg: dict, device,
-                     info: DistInfo = DistInfo()) -> dict:
-    "Everything `last.pt` holds, tensors and plain data only (a collective in a distributed run: every rank's RNG state)."
-    rngs = [rng_state(device)]
+# %% ../nbs/06_train.ipynb 20
+def checkpoint_state(s, device) -> dict:
+    "Everything `last.pt` holds of run state `s`, tensors and plain data only (a collective in a distributed run: every rank's RNG state)."
+    info, rngs = s.info, [rng_state(device)]
     if info.world > 1: rngs = [None] * info.world; dist.all_gather_object(rngs, rng_state(device))
-    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                scaler=scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(pos),
-                config=json.dumps({'train': asdict(cfg), 'model': model_cfg}))
+    return dict(model=s.model.state_dict(), optimizer=s.optimizer.state_dict(), scheduler=s.scheduler.state_dict(),
+                scaler=s.scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(s.pos),
+                config=json.dumps({'train': asdict(s.cfg), 'model': s.model_cfg}))
 
-def load_weights(model: nn.Module, weights: dict, path):
-    "`model.load_state_dict(weights)` with a `CheckpointError` naming the file and the first mismatch."
-    try: model.load_state_dict(weights)
-    except RuntimeError as e:
-        lines = [l.strip() for l in str(e).splitlines()[1:] if l.strip()] or [str(e)]
-        raise CheckpointError(f'{path} does not fit this model (another run or other settings?): {lines[0][:300]}') from None
-
-# %% ../nbs/06_train.ipynb 58
+# %% ../nbs/06_train.ipynb 21
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(), path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
-    load_weights(model, state['model'], path); optimizer.load_state_dict(state['optimizer'])
+    load_model_state(model, state['model'], path); optimizer.load_state_dict(state['optimizer'])
     scheduler.load_state_dict(state['scheduler'])
     if state.get('scaler'): scaler.load_state_dict(state['scaler'])
     rngs = state.get('rng_ranks') or [state['rng']]
@@ -527,7 +143,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 60
+# %% ../nbs/06_train.ipynb 23
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -537,7 +153,7 @@ def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -
 def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **values) -> dict:
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step, lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 62
+# %% ../nbs/06_train.ipynb 25
 def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
     "Copy checkpoint `source`'s tensors (a .pt file, or a run dir: its best.pt) into `model`: (number copied, names skipped)."
     path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
@@ -552,7 +168,7 @@ def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, lis
     model.load_state_dict(hit, strict=False)
     return len(hit), skipped
 
-# %% ../nbs/06_train.ipynb 63
+# %% ../nbs/06_train.ipynb 26
 class LossModule(nn.Module):
     "`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped forward computes."
     def __init__(self, model: nn.Module): super().__init__(); self.model = model
@@ -562,13 +178,27 @@ def rank_seed(seed: int, rank: int) -> int:
     "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
-def write_text_atomic(path, text: str):
-    path = Path(path); tmp = tmp_path(path); tmp.write_text(text); os.replace(tmp, path)
+# %% ../nbs/06_train.ipynb 28
+@dataclass
+class RunState:
+    "What the loop works with, built once by `setup`: this process, the run's files, data, model and optimizer."
+    cfg: TrainConfig
+    info: DistInfo                      # this process's place in a torchrun job
+    device: torch.device
+    amp: str                            # resolved precision: 'bf16', 'fp16' or 'none'
+    run: Path                           # the run directory
+    train_ds: AVQADataset
+    val_ds: AVQADataset
+    model: nn.Module
+    model_cfg: dict                     # the model's full configuration, as config.json holds it
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    pos: Position                       # where the run stands (restored on resume)
 
-# %% ../nbs/06_train.ipynb 64
-def setup(cfg: TrainConfig, build: Optional[Callable] = None):
-    "Everything `train` needs before its loop: rank, device, precision, run, data, model, optimizer, scheduler, scaler, position."
-    info, device = init_distributed(cfg)
+def setup(cfg: TrainConfig, build: Optional[Callable] = None) -> RunState:
+    "Everything `train` needs before its loop: process, device, precision, run, data, model, optimizer, position."
+    info, device = init_distributed(cfg.device, cfg.dist_timeout)
     amp = resolve_amp(cfg.amp, device); setup_backends(device, cfg.tf32, cfg.deterministic)
     last = Path(cfg.out)/'last.pt'
     resuming = last.exists() or previous(last).exists()
@@ -579,8 +209,8 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
     run, vocab, train_ds, val_ds, settings = prepare_run(cfg, resuming, info.main)
     model = (build or make_model)(settings).to(device)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # NHWC weights; inputs keep their layout
-    if hasattr(model, 'set_value_checks'): model.set_value_checks(cfg.value_checks)   # off: a step asks the device nothing (05_model)
-    if not getattr(getattr(model, 'backbone', model), 'uses_negatives', True): train_ds.negatives = None   # read them only for a loss that uses them
+    if hasattr(model, 'set_value_checks'): model.set_value_checks(cfg.value_checks)   # off: no host syncs (05_model)
+    if not getattr(getattr(model, 'backbone', model), 'uses_negatives', True): train_ds.negatives = None   # unread
     model_cfg = model_config_dict(model, settings)
     if info.main: write_text_atomic(run/'config.json', json.dumps({'train': asdict(cfg), 'model': model_cfg}, indent=1))
     if info.main and not resuming: vocab.save(run/'vocab.json')         # once the model is built: a bad setting leaves none
@@ -595,16 +225,11 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None):
         state, path = load_resume_checkpoint(run)
         pos = restore(state, model, optimizer, scheduler, scaler, device, info, path)
     if info.main: rewind_metrics(run, pos.epoch, pos.global_step)      # drop records past the checkpoint (all on a fresh start)
-    return info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos
+    return RunState(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
 
-# %% ../nbs/06_train.ipynb 66
+# %% ../nbs/06_train.ipynb 30
 class DistributedTrainingError(RuntimeError):
     "A collective failed in a distributed run: another rank died, hung or cannot be reached."
-
-def checkpoints_note(run) -> str:
-    "Which checkpoints of `run` exist, for an error message (never a file that was not written)."
-    have = [str(Path(run)/n) for n in ('last.pt', 'last.prev.pt', 'best.pt') if (Path(run)/n).is_file()]
-    return f'checkpoints to resume or evaluate: {", ".join(have)}' if have else 'no checkpoint was written yet'
 
 COLLECTIVE_SIGNS = ('connection closed', 'connection reset', 'timed out', 'timeout', 'broken pipe', 'peer')
 
@@ -617,7 +242,7 @@ def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Except
                                     f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank probably died or stopped responding '
                                     f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); {checkpoints_note(cfg.out)}.')
 
-# %% ../nbs/06_train.ipynb 69
+# %% ../nbs/06_train.ipynb 33
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -629,7 +254,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 70
+# %% ../nbs/06_train.ipynb 34
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     "Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to `skip_nonfinite` in a row)."
     for values, ok, (epoch, step, global_step, ids) in settled:
@@ -646,50 +271,57 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                 append_metrics(run, _record('train', epoch, step + 1, global_step + 1, optimizer, **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 72
+# %% ../nbs/06_train.ipynb 36
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
     main, fresh = dist_info().main, not Path(cfg.out).exists()
     with RunLock(writable_dir(cfg.out)) if main else contextlib.nullcontext():   # one writer per run directory
-        try: info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos = setup(cfg, build)
+        try: s = setup(cfg, build)
         except BaseException:
             if main and fresh: shutil.rmtree(cfg.out, ignore_errors=True)   # a run that never started leaves nothing
             raise
-        try: return _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
+        try: return train_loop(s)
         except Exception as e:
-            err = collective_failure(e, info, cfg)
+            err = collective_failure(e, s.info, cfg)
             if err is e: raise
             raise err from e
 
-# %% ../nbs/06_train.ipynb 73
-def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos) -> Path:
-    ddp = DistributedDataParallel(LossModule(model), device_ids=[device.index] if device.type == 'cuda' else None) if info.world > 1 else None
+# %% ../nbs/06_train.ipynb 37
+def train_loop(s: RunState) -> Path:
+    "The loop: epochs of steps, validation, checkpoints; from `s.pos` on (a fresh run or a resumed one)."
+    cfg, info, device, amp, run, model, optimizer, pos = s.cfg, s.info, s.device, s.amp, s.run, s.model, s.optimizer, s.pos
+    ddp = DistributedDataParallel(LossModule(model), device_ids=[device.index] if device.type == 'cuda' else None) \
+        if info.world > 1 else None
     losses_fn = torch.compile(ddp or model.losses) if cfg.compile else (ddp or model.losses)
-    val_loader = make_loader(val_ds, cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda',
-                             sampler=shard(list(range(len(val_ds))), info))
-    pending, clock, sync_every = Pending(), dict(tic=time.perf_counter(), seen=0), 1 if device.type == 'cpu' else cfg.log_every
+    val_loader = make_loader(s.val_ds, cfg.eval_batch_size or cfg.batch_size, num_workers=cfg.num_workers,
+                             pin_memory=device.type == 'cuda', sampler=shard(list(range(len(s.val_ds))), info))
+    pending, clock = Pending(), dict(tic=time.perf_counter(), seen=0)
+    sync_every = 1 if device.type == 'cpu' else cfg.log_every
     settle = lambda: _log_steps(pending.settle(), pos, cfg, run, optimizer, info, clock)
+    weights_file = lambda epoch, val, **kw: dict(model=model.state_dict(), epoch=epoch, global_step=pos.global_step,
+                                                 val_acc=val['acc'], config=json.dumps({'train': asdict(cfg), 'model': s.model_cfg}), **kw)
     def save():
-        settle(); state = checkpoint_state(model, optimizer, scheduler, scaler, pos, cfg, model_cfg, device, info)   # a collective
+        settle(); state = checkpoint_state(s, device)                  # a collective in a distributed run
         if info.main: save_checkpoint(run/'last.pt', state, keep_previous=True); write_metrics_csv(run)
-    def stop_best():                                                # max_steps before any validation: best.pt all the same
-        if pos.best_epoch >= 0: return                              # an epoch was validated: its best.pt stands
+    def stop_best():                                                    # max_steps before any validation: best.pt all the same
+        if pos.best_epoch >= 0: return                                  # an epoch was validated: its best.pt stands
         val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
         if info.main:
-            save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=pos.epoch, global_step=pos.global_step,
-                                                val_acc=val['acc'], stopped_early=True,
-                                                config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
+            save_checkpoint(run/'best.pt', weights_file(pos.epoch, val, stopped_early=True))
             print(f'stopped at max_steps={cfg.max_steps} before any epoch ended: best.pt holds these weights '
                   f'(validation accuracy {val["acc"]:.2f}%)')
     if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: return run
     for epoch in range(pos.epoch, cfg.epochs):
         model.train(); clock.update(tic=time.perf_counter(), seen=0)
-        loader, weights = epoch_loader(train_ds, cfg, epoch, pos.step, device, info)
-        bar = tqdm(loader, desc=f'epoch {epoch}', initial=pos.step, total=math.ceil(len(train_ds) / cfg.batch_size), disable=not (cfg.progress and info.main))
+        loader, weights = epoch_loader(s.train_ds, cfg, epoch, pos.step, device, info)
+        bar = tqdm(loader, desc=f'epoch {epoch}', initial=pos.step, total=math.ceil(len(s.train_ds) / cfg.batch_size),
+                   disable=not (cfg.progress and info.main))
         for batch, weight in zip(bar, weights):
-            names, vec = train_step(losses_fn, model, to_device(batch, device), optimizer, scaler, cfg.clip_grad, device, amp, weight, info.world)
-            pending.add(names, vec, epoch, pos.step, pos.global_step, [train_ds.questions[i].question_id for i in batch['index'].tolist()])
+            names, vec = train_step(losses_fn, model, to_device(batch, device), optimizer, s.scaler, cfg.clip_grad, device, amp,
+                                    weight, info.world)
+            ids = [s.train_ds.questions[i].question_id for i in batch['index'].tolist()]
+            pending.add(names, vec, epoch, pos.step, pos.global_step, ids)
             pos.step += 1; pos.global_step += 1; clock['seen'] += round(len(batch['answer']) * info.world / weight)
             if pos.global_step % sync_every == 0: settle()
             if cfg.max_steps is not None and pos.global_step >= cfg.max_steps: save(); stop_best(); return run
@@ -698,37 +330,18 @@ def _train_loop(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg,
         val = validate(model, val_loader, device, amp, cfg.seed, gather=info.world > 1)
         best = val['acc'] > pos.best_acc
         if best: pos.best_acc, pos.best_epoch = val['acc'], epoch
-        if info.main: append_metrics(run, _record('val', pos.epoch, pos.step, pos.global_step, optimizer, **means(pos.epoch_sums, 'train_'), val_acc=val['acc'], val_loss=val['loss'], best=best))
-        scheduler.step(); pos.epoch, pos.step, pos.epoch_sums = epoch + 1, 0, {}
-        if best and info.main: save_checkpoint(run/'best.pt', dict(model=model.state_dict(), epoch=epoch, global_step=pos.global_step, val_acc=val['acc'], config=json.dumps({'train': asdict(cfg), 'model': model_cfg})))
+        if info.main: append_metrics(run, _record('val', pos.epoch, pos.step, pos.global_step, optimizer, **means(pos.epoch_sums, 'train_'),
+                                                  val_acc=val['acc'], val_loss=val['loss'], best=best))
+        s.scheduler.step(); pos.epoch, pos.step, pos.epoch_sums = epoch + 1, 0, {}
+        if best and info.main: save_checkpoint(run/'best.pt', weights_file(epoch, val))
         save()   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 75
-def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
-    "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
-    run = Path(run_dir)
-    if which not in ('best', 'last'): raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-    if not (run/'config.json').is_file(): raise FileNotFoundError(f'{run} is not a run directory (no config.json)')
-    saved = json.loads((run/'config.json').read_text())
-    cfg, vocab = TrainConfig(**saved['train']), Vocab.load(run/'vocab.json')
-    if saved['model'].get('vocab_size', len(vocab)) != len(vocab):
-        raise ValueError(f"{run/'vocab.json'} has {len(vocab)} words but the model was trained with vocab_size={saved['model']['vocab_size']}: "
-                         'the vocabulary does not belong to this checkpoint')
-    if which == 'best' and not (run/'best.pt').is_file() and (run/'last.pt').is_file():
-        raise FileNotFoundError(f'{run} has no best.pt yet (no epoch validated): use which=\'last\' (eval --which last)')
-    model = (build or make_model)(saved['model'])
-    load_weights(model, load_checkpoint(run/f'{which}.pt')['model'], run/f'{which}.pt')
-    return model.to(resolve_device(str(device))).eval(), cfg, vocab
-
-# %% ../nbs/06_train.ipynb 98
-RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.train import TrainConfig, train\n'
+# %% ../nbs/06_train.ipynb 60
+RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
+               'from avqa_missing.train import train\n'
                'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n')
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def spawn(cfg: TrainConfig | list, world: int, port: Optional[int] = None) -> list:
     "Start `world` local processes that `train(cfg)` together (gloo on CPU, NCCL on GPUs), as torchrun would; returns the Popen objects."

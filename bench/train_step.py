@@ -36,7 +36,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from avqa_missing.model import ModelConfig, build_model
-from avqa_missing.train import HostSyncCounter
+from avqa_missing.runtime import HostSyncCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 
