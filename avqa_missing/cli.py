@@ -7,8 +7,6 @@ from __future__ import annotations
 import json, os, sys
 from pathlib import Path
 
-import numpy as np
-
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import Sampling, convert_official, load_annotations, SPLITS
@@ -16,13 +14,13 @@ from .synth import SIZES, SynthConfig, synthesize
 from .runs import TrainConfig
 from .train import DistributedTrainingError, train as run_training
 from .extract import extract_cli
-from .reproduction import PRESETS, preset_config, report as run_report, write_report
-from .evaluate import SCENARIOS, TABLE_KEYS, evaluate_run, format_table, plot_scenarios
+from .reproduction import (PRESETS, merge_settings, preset_config, report as run_report, run_demo,
+                                      write_demo, write_report)
+from .evaluate import SCENARIOS, evaluate_run, format_table
 
 # %% auto 0
-__all__ = ['DEMO_MODEL', 'DEMO_SCENARIOS', 'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'COMMANDS', 'annotated_video_ids', 'convert',
-           'synth', 'json_object', 'model_from_args', 'train', 'evaluate', 'extract', 'scalars', 'demo_runs',
-           'run_demo', 'demo', 'demo_study', 'mean_tables', 'all_avg', 'gap_recovered', 'report', 'main']
+__all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'json_object', 'model_from_args', 'train', 'evaluate',
+           'extract', 'demo', 'report', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -33,18 +31,21 @@ def annotated_video_ids(ann_dir) -> list[str]:
 
 @call_parse
 def convert(audio_dir: Param('directory of per-video audio features <video_id>.npy, e.g. VGGish [60, 128]', str),
-            visual_dir: Param('directory of per-video visual features <video_id>.npy, e.g. ResNet-18 [60, 512, 14, 14]', str),
+            visual_dir: Param('directory of per-video visual features <video_id>.npy, e.g. ResNet-18 [60, 512, 14, 14]',
+                              str),
             out: Param('the HDF5 store to write', str),
             annotations: Param('optional directory of avqa-*.json: convert only the videos they use', str) = None,
             n_frames: Param('segments per source file (1 per second)', int) = 60,
             stride: Param('keep every stride-th segment (AVST: 6 -> T=10)', int) = 6,
             offset: Param('first segment kept', int) = 0,
             dtype: Param('storage dtype', str, choices=['float16', 'float32']) = 'float16',
-            overwrite: Param('replace an existing store (kept intact until the new one is complete)', store_true) = False,
+            overwrite: Param('replace an existing store (kept intact until the new one is complete)',
+                             store_true) = False,
             quiet: Param('no progress bar', store_true) = False):
     "Convert the official MUSIC-AVQA feature layout into one chunked HDF5 feature store."
     ids = annotated_video_ids(annotations) if annotations else None
-    out = convert_official(audio_dir, visual_dir, out, ids, Sampling(n_frames, stride, offset), dtype, overwrite, not quiet)
+    out = convert_official(audio_dir, visual_dir, out, ids, Sampling(n_frames, stride, offset), dtype,
+                           overwrite, not quiet)
     print(f'wrote {out}')
 
 # %% ../nbs/11_cli.ipynb 7
@@ -53,7 +54,8 @@ def synth(out: Param('directory to write the benchmark into', str, required=True
           videos: Param('number of videos', int) = 1500,
           seed: Param('random seed (the benchmark is a function of it)', int) = 0,
           size: Param('feature sizes: tiny (visual 64x4x4) or paper (512x14x14)', str, choices=list(SIZES)) = 'tiny',
-          layout: Param('store: one features.h5; official: per-video .npy files', str, choices=['store', 'official']) = 'store',
+          layout: Param('store: one features.h5; official: per-video .npy files', str,
+                        choices=['store', 'official']) = 'store',
           overwrite: Param('replace a benchmark already in --out', store_true) = False,
           quiet: Param('no progress bar', store_true) = False):
     "Generate the synthetic MUSIC-AVQA benchmark (official annotation files + features)."
@@ -61,10 +63,6 @@ def synth(out: Param('directory to write the benchmark into', str, required=True
     print(f'wrote {root}')
 
 # %% ../nbs/11_cli.ipynb 9
-def _over(base: dict, over: dict) -> dict:
-    "`base` with `over` on top; dict values (e.g. backbone_settings) are merged one level down."
-    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
-
 def json_object(text: str | None, flag: str) -> dict:
     "The JSON object a flag was given ({} when absent); a ValueError naming the flag otherwise."
     try: value = json.loads(text) if text else {}
@@ -72,42 +70,53 @@ def json_object(text: str | None, flag: str) -> dict:
     if not isinstance(value, dict): raise ValueError(f'{flag} must be a JSON object, got {text!r}')
     return value
 
-def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int, model_json: str | None) -> dict:
+def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int,
+                    model_json: str | None) -> dict:
     "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
     if d_model is not None and d_model < 1: raise ValueError(f'--d_model must be >= 1, got {d_model}')
     m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps,
              backbone_settings=dict(d_model=d_model, word_dim=d_model) if d_model else {})
     extra = json_object(model_json, '--model_json')
-    return _over(m, extra)
+    return merge_settings(m, extra)
 
 # %% ../nbs/11_cli.ipynb 10
 @call_parse
-def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.json + features.h5', str, required=True) = None,
+def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.json + features.h5', str,
+                      required=True) = None,
           out: Param('run directory (resumed if it holds last.pt)', str, required=True) = None,
           backbone: Param('backbone name (backbones.BACKBONES)', str) = 'avst',
           method: Param('baseline: the backbone alone; ours: + RMM + AVR', str, choices=['baseline', 'ours']) = 'ours',
-          epochs: Param('epochs', int) = 30, batch_size: Param('batch size', int) = 64, lr: Param('learning rate (Adam)', float) = 1e-4,
+          epochs: Param('epochs', int) = 30, batch_size: Param('batch size', int) = 64,
+                  lr: Param('learning rate (Adam)', float) = 1e-4,
           lr_step: Param('epochs between x0.1 learning-rate steps', int) = 10, seed: Param('random seed', int) = 0,
           d_model: Param('backbone width (default: the paper size, 512)', int) = None,
           n_slots: Param('RMM slots L', int) = 75, n_steps: Param('AVR diffusion steps T', int) = 10,
-          device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto', amp: Param('auto, bf16, fp16, none', str) = 'auto',
+          device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto',
+                  amp: Param('auto, bf16, fp16, none', str) = 'auto',
           num_workers: Param('DataLoader workers', int) = 0, max_steps: Param('stop after this many steps', int) = None,
           model_json: Param('other ModelConfig fields as a JSON object', str) = None,
           init: Param('start from the weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
-          init_partial: Param('with --init: load only the tensors that fit and list the others (default: any misfit is an error)', store_true) = False,
+          init_partial: Param('with --init: load only the tensors that fit and list the others (default: any '
+                              'misfit is an error)', store_true) = False,
           ckpt_every: Param('also write last.pt every this many steps', int) = None,
           skip_nonfinite: Param('batches in a row that may be skipped on a NaN/Inf loss before stopping', int) = 0,
           deterministic: Param('deterministic algorithms (bitwise-repeatable; slower on CUDA)', store_true) = False,
           compile: Param('torch.compile the loss computation', store_true) = False,
           channels_last: Param('convolution weights in channels_last (NHWC) layout, for GPUs', store_true) = False,
-          value_checks: Param("check input values (NaN, ids, masks) inside the model at every step (host syncs; the dataset checks them anyway)", store_true) = False,
+          value_checks: Param("check input values (NaN, ids, masks) inside the model at every step (host "
+                              "syncs; the dataset checks them anyway)", store_true) = False,
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
-    "Train a model on a benchmark directory; writes the run directory. Under torchrun: DistributedDataParallel, --batch_size is global."
-    cfg = TrainConfig(data=data, out=out, model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
-                      batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp, num_workers=num_workers,
-                      max_steps=max_steps, progress=not quiet, init=init, init_partial=init_partial, ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
-                      deterministic=deterministic, compile=compile, channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
+    """Train a model on a benchmark directory; writes the run directory. Under torchrun:
+    DistributedDataParallel, --batch_size is global."""
+    cfg = TrainConfig(data=data, out=out,
+                      model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
+                      batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp,
+                              num_workers=num_workers,
+                      max_steps=max_steps, progress=not quiet, init=init, init_partial=init_partial,
+                              ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
+                      deterministic=deterministic, compile=compile, channels_last=channels_last,
+                              dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
 
@@ -118,10 +127,12 @@ def evaluate(run: Param('run directory', str, required=True) = None,
              split: Param('split to evaluate', str, choices=['train', 'val', 'test']) = 'test',
              scenario: Param('condition', str, choices=list(SCENARIOS)) = 'complete',
              which: Param('checkpoint: best (by validation accuracy) or last', str, choices=['best', 'last']) = 'best',
-             ratio: Param('missing ratio for the mixed scenario', float) = 0.5, seed: Param('seed of the mixed plan', int) = 0,
+             ratio: Param('missing ratio for the mixed scenario', float) = 0.5,
+                     seed: Param('seed of the mixed plan', int) = 0,
              device: Param('cpu, cuda, ...', str) = 'cpu', batch_size: Param('batch size', int) = None):
     "Evaluate a run under a scenario; print the table and write RUN/eval/<split>-<scenario>.json."
-    res = evaluate_run(run, data, split, scenario, which=which, ratio=ratio, seed=seed, device=device, batch_size=batch_size)
+    res = evaluate_run(run, data, split, scenario, which=which, ratio=ratio, seed=seed, device=device,
+                       batch_size=batch_size)
     print(format_table({f'{Path(run).name} {scenario}': res}))
 
 # %% ../nbs/11_cli.ipynb 15
@@ -132,129 +143,83 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
             vggish_weights: Param('torchvggish VGGish weights (.pth)', str) = None,
             vggish_pca: Param('optional VGGish PCA parameters (.pth/.npz): post-processed embeddings', str) = None,
             annotations: Param('optional directory of avqa-*.json: extract only the videos they use', str) = None,
-            device: Param('auto, cpu, cuda, ...', str) = 'auto', batch_size: Param('frames per network batch', int) = 64,
+            device: Param('auto, cpu, cuda, ...', str) = 'auto',
+                    batch_size: Param('frames per network batch', int) = 64,
             workers: Param('decoding processes', int) = 4,
-            on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)', str, choices=['fail', 'skip']) = 'fail',
+            on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)',
+                            str, choices=['fail', 'skip']) = 'fail',
             n_frames: Param('seconds per video (1 frame / 1 audio example each)', int) = 60,
             stride: Param('keep every stride-th second (AVST: 6 -> T=10)', int) = 6,
-            norm: Param('frame normalisation: music-avqa (their script) or imagenet', str, choices=['music-avqa', 'imagenet']) = 'music-avqa',
+            norm: Param('frame normalisation: music-avqa (their script) or imagenet', str,
+                        choices=['music-avqa', 'imagenet']) = 'music-avqa',
             overwrite: Param('replace an existing store', store_true) = False,
             quiet: Param('no progress bar', store_true) = False):
     "Extract MUSIC-AVQA-style features (ResNet-18 14x14 maps, VGGish) from raw videos into a feature store."
     ids = annotated_video_ids(annotations) if annotations else None
-    path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames, stride=stride, norm=norm,
-                       batch_size=batch_size, workers=workers, on_error=on_error, video_ids=ids, overwrite=overwrite, quiet=quiet)
+    path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames,
+                       stride=stride, norm=norm,
+                       batch_size=batch_size, workers=workers, on_error=on_error, video_ids=ids,
+                               overwrite=overwrite, quiet=quiet)
     print(f'wrote {path}')
 
 # %% ../nbs/11_cli.ipynb 17
-DEMO_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=64), n_slots=25, n_steps=5,
-                  avr_settings=dict(hidden=16, width=16))  # small enough for 2 CPU cores
-DEMO_SCENARIOS = ('complete', 'audio-missing', 'visual-missing')
-
-def scalars(table: dict) -> dict:
-    "The plain-data entries of an `evaluate_run` result (accuracies, counts, labels), for JSON."
-    return {k: v for k, v in table.items() if isinstance(v, (int, float, str))}
-DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over DEMO_MODEL)
-
-def demo_runs(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True,
-              variants: dict = DEMO_VARIANTS) -> tuple[Path, dict]:
-    "Benchmark -> AVST -> each variant of ours fine-tuned from it: (data directory, {row name: run}); finished runs are reused."
-    out = Path(out); data = out/'data'
-    if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
-    common = dict(data=str(data), seed=seed, progress=progress)
-    runs = {'AVST': run_training(TrainConfig(out=str(out/'avst-baseline'), model={**DEMO_MODEL, 'method': 'baseline'}, epochs=epochs,
-                                             lr=lr, lr_step=max(epochs - 2, 1), **common))}
-    for name, (sub, over) in variants.items():
-        runs[name] = run_training(TrainConfig(out=str(out/sub), model=_over({**DEMO_MODEL, 'method': 'ours'}, over), epochs=max(epochs // 2, 1),
-                                              lr=lr / 3, lr_step=max(epochs // 2 - 1, 1), init=str(runs['AVST']), **common))
-    return data, runs
-
-def run_demo(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3, progress: bool = True) -> dict:
-    "Benchmark -> AVST, then AVST+RMM+AVR started from it -> complete / audio-missing / visual-missing tables, by row name."
-    data, runs = demo_runs(out, videos, epochs, seed, lr, progress)
-    return {f'{name} {sc}': evaluate_run(run, data, 'test', sc) for name, run in runs.items() for sc in DEMO_SCENARIOS}
-
-
-# %% ../nbs/11_cli.ipynb 18
 @call_parse
 def demo(out: Param('working directory (benchmark, runs, results)', str) = 'avqa_demo',
          videos: Param('videos in the benchmark', int) = 1500, epochs: Param('training epochs per model', int) = 6,
-         seed: Param('random seed', int) = 0, lr: Param('learning rate of AVST (Adam; x0.1 for the last 2 epochs; ours fine-tunes at a third of it)', float) = 3e-3,
+         seed: Param('random seed', int) = 0,
+         lr: Param('learning rate of AVST (Adam; x0.1 for the last 2 epochs; ours fine-tunes at a third of it)',
+                   float) = 3e-3,
          quiet: Param('no progress bars', store_true) = False):
     "Run the whole pipeline on the embedded benchmark and print the Table-1-style comparison."
     import matplotlib; matplotlib.use('Agg')
     rows = run_demo(out, videos, epochs, seed, lr, progress=not quiet)
-    print(format_table(rows))
-    Path(out, 'demo.json').write_text(json.dumps({k: scalars(v) for k, v in rows.items()}, indent=1))
-    ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
-    print(f"saved {Path(out, 'demo.json')} and {Path(out, 'comparison.png')}")
+    print(format_table(rows)); print('saved', ' and '.join(map(str, write_demo(rows, out))))
 
-# %% ../nbs/11_cli.ipynb 20
-DEMO_ABLATIONS = {'AVST+RMM': ('avst-rmm', dict(use_avr=False)), 'AVST+AVR': ('avst-avr', dict(use_rmm=False)),
-                  'AVST, zero-filled pairs': ('avst-zero-pairs', dict(use_rmm=False, use_avr=False)),
-                  'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
-                  "AVST+RMM+AVR, authors' start": ('avst-ours-authors-start', dict(avr_settings=dict(start='features')))}
-
-def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, progress: bool = False, **kw) -> dict:
-    "`demo_runs` for each seed, with ours and `DEMO_ABLATIONS` -> {seed: {row name: {scenario: table}}}; `kw` go to `demo_runs`."
-    variants = {**DEMO_VARIANTS, **DEMO_ABLATIONS} if variants is None else variants
-    res = {}
-    for s in seeds:
-        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants, **kw)
-        res[str(s)] = {name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in DEMO_SCENARIOS} for name, run in runs.items()}
-    return res
-
-# %% ../nbs/11_cli.ipynb 22
-def mean_tables(seeds: dict) -> dict:
-    "{seed: {row: {scenario: table}}} -> {'row scenario': table of per-type accuracies averaged over the seeds}, for `format_table`."
-    first = next(iter(seeds.values()))
-    return {f'{r} {sc}': {k: float(np.mean([seeds[s][r][sc][k] for s in seeds])) for k in TABLE_KEYS}
-            for r in first for sc in first[r]}
-
-def all_avg(seeds: dict, row: str, scenario: str) -> np.ndarray:
-    "All Avg of `row` under `scenario`, one value per seed."
-    return np.array([seeds[s][row][scenario]['All Avg'] for s in seeds])
-
-def gap_recovered(seeds: dict, row: str, scenario: str, base: str = 'AVST') -> np.ndarray:
-    "Per seed, the fraction of `base`'s complete-to-`scenario` drop that `row` wins back: (row - base) / (base complete - base)."
-    acc = lambda r, sc: all_avg(seeds, r, sc)
-    return (acc(row, scenario) - acc(base, scenario)) / (acc(base, 'complete') - acc(base, scenario))
-
-# %% ../nbs/11_cli.ipynb 28
+# %% ../nbs/11_cli.ipynb 19
 @call_parse
 def report(out: Param('working directory: benchmarks, runs, report.json, report.md, fig5.png', str) = 'avqa_report',
-           data: Param('benchmark directory, e.g. converted MUSIC-AVQA features (default: synthesize one per seed)', str) = None,
+           data: Param('benchmark directory, e.g. converted MUSIC-AVQA features (default: synthesize one per seed)',
+                       str) = None,
            seeds: Param('comma-separated seeds', str) = '0,1,2',
-           preset: Param('demo: the embedded benchmark sizes; paper: d=512, L=75, T=10, 30 epochs', str, choices=list(PRESETS)) = 'demo',
+           preset: Param('demo: the embedded benchmark sizes; paper: d=512, L=75, T=10, 30 epochs', str,
+                         choices=list(PRESETS)) = 'demo',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
-           videos: Param('videos per synthetic benchmark', int) = 1500, device: Param('auto, cpu, cuda, ...', str) = 'auto',
+           videos: Param('videos per synthetic benchmark', int) = 1500,
+                   device: Param('auto, cpu, cuda, ...', str) = 'auto',
            config_json: Param('other ReportConfig fields as a JSON object', str) = None,
            quiet: Param('no progress bars', store_true) = False):
-    "Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json, report.md and fig5.png."
+    """Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json,
+    report.md and fig5.png."""
     extra = json_object(config_json, '--config_json')
     try: seed_list = [int(s) for s in seeds.split(',')]
-    except ValueError: raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
+    except ValueError:
+        raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
     rc = preset_config(preset, **{**dict(out=out, data=data, seeds=seed_list, videos=videos,
                                          device=device, progress=not quiet), **extra})
     keep = {b.strip() for b in backbones.split(',')} | {'avst'}
-    if unknown := sorted(keep - set(rc.models)): raise ValueError(f'unknown backbone(s) {unknown}; the preset has {sorted(rc.models)}')
+    if unknown := sorted(keep - set(rc.models)):
+        raise ValueError(f'unknown backbone(s) {unknown}; the preset has {sorted(rc.models)}')
     rc.models = {k: v for k, v in rc.models.items() if k in keep}
     print(write_report(run_report(rc), out).read_text())
 
-# %% ../nbs/11_cli.ipynb 30
-COMMANDS = {'demo': demo, 'report': report, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train, 'eval': evaluate}
+# %% ../nbs/11_cli.ipynb 21
+COMMANDS = {'demo':
+    demo, 'report': report, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train, 'eval': evaluate}
 
 def main(argv: list[str] | None = None):
     "Entry point of `avqa-missing`: `avqa-missing COMMAND [options]`; errors print one line, not a traceback."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help') or argv[0] not in COMMANDS:
-        print(f"usage: avqa-missing {{{','.join(COMMANDS)}}} [options]   (avqa-missing COMMAND --help for a command's options)")
+        print(f"usage: avqa-missing {{{','.join(COMMANDS)}}} [options]   (avqa-missing COMMAND --help for a "
+              "command's options)")
         if argv and argv[0] not in ('-h', '--help'): print(f'unknown command: {argv[0]}'); sys.exit(2)
         return
     func = COMMANDS[argv[0]].__wrapped__  # the plain function under `call_parse`
-    opts = ['--' + a[2:].replace('-', '_') if a.startswith('--') and '=' not in a else a for a in argv[1:]]  # --resnet-weights = --resnet_weights
+    # --resnet-weights = --resnet_weights
+    opts = ['--' + a[2:].replace('-', '_') if a.startswith('--') and '=' not in a else a for a in argv[1:]]
     args = vars(anno_parser(func, prog=f'avqa-missing {argv[0]}').parse_args(opts))
     args.pop('pdb', None); args.pop('xtra', None)
     try: func(**args)
-    except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:   # OSError: missing, unwritable, full
+    # OSError: missing, unwritable, full
+    except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:
         print(f'avqa-missing {argv[0]}: error: {e}', file=sys.stderr); sys.exit(1)
