@@ -36,7 +36,7 @@ def linear_betas(n_steps: int, beta_start=1e-4, beta_end=0.02, ref_steps=1000) -
     keep = torch.linspace(ref_steps / n_steps, ref_steps, n_steps, dtype=torch.float64).round().long() - 1
     return betas_from_alpha_bar(alpha_bar[keep])
 
-# %% ../nbs/03_avr.ipynb 8
+# %% ../nbs/03_avr.ipynb 9
 def cosine_betas(n_steps: int, s: float = 0.008) -> torch.Tensor:
     "Cosine schedule (Nichol & Dhariwal 2021): alpha_bar_t = cos^2((t/T + s)/(1 + s) pi/2), normalised."
     t = torch.linspace(0, 1, n_steps + 1, dtype=torch.float64)  # t/T, (T+1,)
@@ -58,7 +58,7 @@ def beta_schedule(name: str, n_steps: int) -> torch.Tensor:
     if not isinstance(n_steps, int) or n_steps < 1: raise ValueError(f'n_steps must be a positive int, got {n_steps!r}')
     return {'linear': linear_betas, 'cosine': cosine_betas, 'sigmoid': sigmoid_betas}[name](n_steps)
 
-# %% ../nbs/03_avr.ipynb 16
+# %% ../nbs/03_avr.ipynb 19
 class Schedule(nn.Module):
     "Per-step constants of Eqs. (5)-(6) and of DDPM's posterior, indexed by t = 0..T (index 0 is f_0)."
     def __init__(self, betas: torch.Tensor, dtype: torch.dtype = torch.float32):
@@ -85,7 +85,7 @@ class Schedule(nn.Module):
     def from_name(cls, name: str, n_steps: int, dtype: torch.dtype = torch.float32):
         return cls(beta_schedule(name, n_steps), dtype=dtype)
 
-# %% ../nbs/03_avr.ipynb 18
+# %% ../nbs/03_avr.ipynb 22
 def _check_t(sched: Schedule, t, name='t'):
     "ValueError unless every step in `t` (int or integer tensor) lies in 1..T."
     if torch.is_tensor(t) and (t.is_floating_point() or t.is_complex()):
@@ -109,7 +109,7 @@ def make_generator(seed_or_gen=None, device='cpu') -> torch.Generator | None:
 def _randn_like(x: torch.Tensor, generator=None) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
-# %% ../nbs/03_avr.ipynb 20
+# %% ../nbs/03_avr.ipynb 25
 def q_step(sched: Schedule, f_prev: torch.Tensor, t, noise=None, generator=None) -> torch.Tensor:
     "Eq. (5): one forward step, f_t = sqrt(1 - beta_t) f_{t-1} + sqrt(beta_t) eps."
     _check_t(sched, t)
@@ -124,14 +124,14 @@ def q_sample(sched: Schedule, f0: torch.Tensor, t, noise=None, generator=None, c
     noise = _randn_like(f0, generator) if noise is None else noise
     return _at(sched.sqrt_alpha_bar, t, f0) * f0 + _at(sched.sqrt_one_minus_alpha_bar, t, f0) * noise
 
-# %% ../nbs/03_avr.ipynb 27
+# %% ../nbs/03_avr.ipynb 32
 def q_posterior(sched: Schedule, f0: torch.Tensor, ft: torch.Tensor, t):
     "DDPM Eqs. (6)-(7): mean tilde_mu_t(f_t, f_0) and variance tilde_beta_t of q(f_{t-1} | f_t, f_0)."
     _check_t(sched, t)
     mean = _at(sched.coef_f0, t, ft) * f0 + _at(sched.coef_ft, t, ft) * ft
     return mean, _at(sched.beta_tilde, t, ft)
 
-# %% ../nbs/03_avr.ipynb 31
+# %% ../nbs/03_avr.ipynb 36
 PREDICTIONS = ('eps', 'x0', 'v')
 
 
@@ -147,7 +147,7 @@ def prediction_target(sched: Schedule, f0, noise, t, prediction: str = 'eps') ->
     if prediction == 'x0': return f0
     return _at(sched.sqrt_alpha_bar, t, f0) * noise - _at(sched.sqrt_one_minus_alpha_bar, t, f0) * f0
 
-# %% ../nbs/03_avr.ipynb 32
+# %% ../nbs/03_avr.ipynb 38
 def x0_from_output(sched: Schedule, ft, t, out, prediction: str = 'eps') -> torch.Tensor:
     "The network output `out` read as an estimate of f_0."
     _check_prediction(prediction)
@@ -165,7 +165,7 @@ def eps_from_output(sched: Schedule, ft, t, out, prediction: str = 'eps') -> tor
     if prediction == 'x0': return (ft - sa * out) / s1
     return s1 * ft + sa * out
 
-# %% ../nbs/03_avr.ipynb 37
+# %% ../nbs/03_avr.ipynb 43
 def p_mean_variance(sched: Schedule, out, ft, t, prediction='eps', fixed_variance='small', var_out=None, clip_x0=None):
     "Eq. (6): mean mu_theta = tilde_mu_t(f_t, f0_hat) and log Sigma_theta of p_theta(f_{t-1} | f_t); also f0_hat."
     f0_hat = x0_from_output(sched, ft, t, out, prediction)
@@ -180,7 +180,7 @@ def p_mean_variance(sched: Schedule, out, ft, t, prediction='eps', fixed_varianc
     else: raise ValueError(f"fixed_variance must be 'small' or 'large', got {fixed_variance!r}")
     return mean, log_var.expand(ft.shape), f0_hat
 
-# %% ../nbs/03_avr.ipynb 39
+# %% ../nbs/03_avr.ipynb 46
 def p_sample(sched: Schedule, eps_theta, ft, t: int, prediction='eps', fixed_variance='small',
              learned_variance=False, stochastic=True, clip_x0=None, generator=None) -> torch.Tensor:
     "One step of Eq. (6): f_{t-1} ~ p_theta(. | f_t) (the mean at t = 1)."
@@ -204,7 +204,7 @@ def reverse_chain(sched: Schedule, eps_theta, f_start, t_start: int | None = Non
         if return_trajectory: traj.append(f)
     return (f, traj) if return_trajectory else f
 
-# %% ../nbs/03_avr.ipynb 47
+# %% ../nbs/03_avr.ipynb 54
 WEIGHTINGS = ('eps', 'none')
 
 
@@ -222,7 +222,7 @@ def vlb_term(sched: Schedule, out, var_out, f0, ft, t, prediction='eps') -> torc
     first = (torch.as_tensor(t, device=ft.device) == 1).reshape(-1, *([1] * (ft.dim() - 1)))
     return torch.where(first, nll, kl)
 
-# %% ../nbs/03_avr.ipynb 48
+# %% ../nbs/03_avr.ipynb 56
 def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', weighting='eps', reduction='mean',
              learned_variance=False, vlb_weight=1e-3, t=None, noise=None, generator=None) -> torch.Tensor:
     "Eq. (7): L_ave = E_{t, eps} ||eps_hat_theta(f_t, t) - eps||^2, f_t = sqrt(ab_t) f_0 + sqrt(1 - ab_t) eps."
@@ -247,7 +247,7 @@ def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', wei
     if learned_variance: err = err + vlb_weight * vlb_term(sched, out, var_out, f0, ft, t, prediction)
     return err.mean() if reduction == 'mean' else err.flatten(1).sum(1).mean()
 
-# %% ../nbs/03_avr.ipynb 53
+# %% ../nbs/03_avr.ipynb 61
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.) -> torch.Tensor:
     "Sinusoidal embedding of the step t (Transformer / DDPM): (N,) -> (N, dim)."
     half = dim // 2
@@ -270,7 +270,7 @@ class ResBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x))) + self.t_proj(temb)[:, :, None, None]
         return self.skip(x) + self.conv2(F.silu(self.norm2(h)))  # (N, c_out, H, W)
 
-# %% ../nbs/03_avr.ipynb 54
+# %% ../nbs/03_avr.ipynb 63
 class Denoiser(nn.Module):
     "eps_theta(f_t, t) of Eqs. (6)-(7): a one-level conv U-Net; grids narrower than `min_down` skip the down-sampling."
     def __init__(self, channels: int, width: int = 64, out_channels: int | None = None, groups: int = 8,
@@ -297,7 +297,7 @@ class Denoiser(nn.Module):
         else: m = self.mid(h, temb)                                # tiny grid: no down-sampling
         return self.out(self.dec(torch.cat([h, m], dim=1), temb))  # (N, out_channels, H, W)
 
-# %% ../nbs/03_avr.ipynb 65
+# %% ../nbs/03_avr.ipynb 74
 def _split_inputs(audio: torch.Tensor, visual: torch.Tensor, c: int, C: int):
     "Check shapes: audio (..., c), visual (..., C, H, W) or (..., C) (a 1x1 grid). Returns the leading dims and H, W."
     if audio.dim() < 1 or audio.shape[-1] != c:
@@ -314,7 +314,7 @@ def _check_finite(**tensors):
     for k, x in tensors.items():
         if not torch.isfinite(x).all(): raise ValueError(f'{k} contains NaN or inf')
 
-# %% ../nbs/03_avr.ipynb 67
+# %% ../nbs/03_avr.ipynb 77
 @dataclass
 class AVRConfig:
     "Settings of the AVR diffusion (§3.2). Defaults: the paper where it speaks, the authors' code where it is silent."
@@ -364,7 +364,7 @@ class AVRConfig:
         "The authors' code's choices: v-prediction, sigmoid schedule, T reverse steps from the features."
         return cls(**{'prediction': 'v', 'schedule': 'sigmoid', 'start': 'features', **kw})
 
-# %% ../nbs/03_avr.ipynb 69
+# %% ../nbs/03_avr.ipynb 80
 class AVRFusion(nn.Module):
     """f^{av} from (f^a, f^v) and back (§3.2): broadcast audio over the grid, concatenate, 1x1 conv; 1x1 conv,
     split, pool."""
@@ -393,7 +393,7 @@ class AVRFusion(nn.Module):
         if self.proj_out.bias is None: state_dict.pop(prefix + 'proj_out.bias', None)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
-# %% ../nbs/03_avr.ipynb 70
+# %% ../nbs/03_avr.ipynb 82
 @patch
 def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bool = True):
     """Project f^{av} (N, hidden, H, W) back and split: audio (..., c) pooled over the grid, visual like the
@@ -406,7 +406,7 @@ def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bo
     audio = F.linear(z.mean(dim=(-2, -1)), w_a.flatten(1), b_a)     # (N, c): grid mean, then the (linear) projection
     return audio.reshape(audio_shape), visual.reshape(visual_shape)  # (..., c), (..., C, H, W)
 
-# %% ../nbs/03_avr.ipynb 72
+# %% ../nbs/03_avr.ipynb 85
 class AVRDiffusion(AVRFusion):
     """AVR diffusion (§3.2, Fig. 4): fuse f^a and f^v into f^{av}, train eps_theta with L_ave (Eq. 7), enhance
     with Eq. (6)."""
@@ -425,7 +425,7 @@ class AVRDiffusion(AVRFusion):
                         cfg.learned_variance,
                         cfg.vlb_weight, t=t, noise=noise, generator=make_generator(generator, z0.device))
 
-# %% ../nbs/03_avr.ipynb 73
+# %% ../nbs/03_avr.ipynb 87
 @patch
 def enhance(self: AVRDiffusion, audio: torch.Tensor, visual: torch.Tensor, generator=None, return_trajectory=False):
     "Fig. 4(b): the reverse process (Eq. 6) on the fused pseudo+real features; returns (audio_hat, visual_hat)."

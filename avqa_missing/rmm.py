@@ -96,7 +96,7 @@ class RMMConfig:
     @property
     def visual_dim(self) -> int: return math.prod(self.visual_shape)  # w*h*c
 
-# %% ../nbs/02_rmm.ipynb 33
+# %% ../nbs/02_rmm.ipynb 34
 class RMMGenerator(nn.Module):
     """Relation-aware Missing Modal generator (§3.1): slot banks $G^v$ (L, C*H*W), $G^a$ (L, c), $G^t$ (L,
     c_t), shared by both missing cases."""
@@ -113,7 +113,7 @@ class RMMGenerator(nn.Module):
         return (f"L={c.n_slots}, audio_dim={c.audio_dim}, visual_shape={c.visual_shape}, text_dim={c.text_dim}, "
                 f"similarity={c.similarity!r}")
 
-# %% ../nbs/02_rmm.ipynb 35
+# %% ../nbs/02_rmm.ipynb 37
 @patch
 def _check(self: RMMGenerator, x: torch.Tensor, name: str, feat: tuple, seq: bool = True):
     "Validate `x` as (B, T, *feat) (or (B, *feat) when `seq` is False); return its leading dims."
@@ -132,7 +132,7 @@ def _check_text(self: RMMGenerator, text: torch.Tensor, B: int):
     (Bt,) = self._check(text, 'text', (self.cfg.text_dim,), seq=False)
     if Bt != B: raise ValueError(f"text has batch size {Bt} but the segment features have {B}")
 
-# %% ../nbs/02_rmm.ipynb 37
+# %% ../nbs/02_rmm.ipynb 40
 @patch
 def address_text(self: RMMGenerator, text: torch.Tensor, T: int) -> torch.Tensor:
     "$a^t$ (Eq. 1 on $f^t$), computed once per question and shared by its T segments -> (B, T, L)."
@@ -155,7 +155,7 @@ def address_at(self: RMMGenerator, audio: torch.Tensor, text: torch.Tensor) -> t
     a_a = addressing(audio, self.slots_a, self.cfg.similarity, self.cfg.tau)  # (B, T, L)
     return joint_addressing(a_a, self.address_text(text, T), self.cfg.tau_joint)
 
-# %% ../nbs/02_rmm.ipynb 38
+# %% ../nbs/02_rmm.ipynb 43
 @patch
 def recall_audio(self: RMMGenerator, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     "Pseudo audio $f^{a_p} = \\sum_j a^{vt}_j G^a_j$ (Eq. 2) from visual + text -> (B, T, c)."
@@ -168,7 +168,7 @@ def recall_visual(self: RMMGenerator, audio: torch.Tensor, text: torch.Tensor) -
     f_vp = recall(a_at, self.slots_v)                                         # (B, T, C*H*W)
     return f_vp.reshape(*a_at.shape[:2], *self.cfg.visual_shape)              # (B, T, C, H, W)
 
-# %% ../nbs/02_rmm.ipynb 40
+# %% ../nbs/02_rmm.ipynb 46
 @patch
 def forward(self: RMMGenerator, audio: Optional[torch.Tensor] = None, visual: Optional[torch.Tensor] = None,
             text: Optional[torch.Tensor] = None, missing: Optional[str] = None) -> torch.Tensor:
@@ -187,7 +187,7 @@ def forward(self: RMMGenerator, audio: Optional[torch.Tensor] = None, visual: Op
                          "modality is never read)")
     return self.recall_audio(visual, text) if missing == 'audio' else self.recall_visual(audio, text)
 
-# %% ../nbs/02_rmm.ipynb 42
+# %% ../nbs/02_rmm.ipynb 49
 class RMMRecall(NamedTuple):
     "Output of `RMMGenerator.recall_both`."
     pseudo_audio: torch.Tensor    # f^{a_p}: (B, T, c), from visual + text
@@ -207,7 +207,7 @@ def recall_both(self: RMMGenerator, audio: torch.Tensor, visual: torch.Tensor, t
     loss_a, loss_v = recall_loss(audio, f_ap, self.cfg.loss_norm), recall_loss(visual, f_vp, self.cfg.loss_norm)
     return RMMRecall(f_ap, f_vp, loss_a + loss_v, loss_a, loss_v)
 
-# %% ../nbs/02_rmm.ipynb 59
+# %% ../nbs/02_rmm.ipynb 66
 @patch
 def fill_missing(self: RMMGenerator, text: torch.Tensor, audio: Optional[torch.Tensor] = None,
                  visual: Optional[torch.Tensor] = None,
@@ -233,7 +233,7 @@ def fill_missing(self: RMMGenerator, text: torch.Tensor, audio: Optional[torch.T
     return (fill(audio, am, visual, self.recall_audio, (self.cfg.audio_dim,)),
             fill(visual, vm, audio, self.recall_visual, self.cfg.visual_shape))
 
-# %% ../nbs/02_rmm.ipynb 68
+# %% ../nbs/02_rmm.ipynb 75
 def class_slot_usage(addr: torch.Tensor, labels: torch.Tensor, n_classes: Optional[int] = None) -> torch.Tensor:
     "Mean addressing per class: `addr` (N, L) or (N, T, L) (averaged over T), `labels` (N,) -> (K, L)."
     if addr.dim() == 3: addr = addr.mean(1)                                   # (N, L)
