@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import FeatureStore, Vocab, atomic_write, load_annotations
+from .data import AVQADataset, FeatureStore, Vocab, atomic_write, load_annotations
 from .runtime import AMP_MODES, autocast, check_device, gather_predictions, resolve_device, to_device
 
 # %% auto 0
@@ -23,7 +23,7 @@ __all__ = ['SAME_ON_RESUME', 'TrainConfig', 'check_train_config', 'split_questio
            'check_store_fits', 'make_model', 'model_config_dict', 'CheckpointError', 'previous', 'save_checkpoint',
            'load_checkpoint', 'load_resume_checkpoint', 'load_model_state', 'read_metrics', 'append_metrics',
            'rewind_metrics', 'write_metrics_csv', 'check_resumable', 'RunInUseError', 'RunLock', 'writable_dir',
-           'checkpoints_note', 'predict', 'load_run']
+           'checkpoints_note', 'prepare_run', 'init_from', 'predict', 'load_run']
 
 # %% ../nbs/05b_runs.ipynb 6
 @dataclass
@@ -283,6 +283,41 @@ def checkpoints_note(run) -> str:
     return f'checkpoints to resume or evaluate: {", ".join(have)}' if have else 'no checkpoint was written yet'
 
 # %% ../nbs/05b_runs.ipynb 35
+def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
+    """Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings; only the
+    `main` rank writes."""
+    run = writable_dir(cfg.out) if main else Path(cfg.out)
+    if resuming: check_resumable(run, cfg)
+    train_q, val_q, store = split_questions(cfg.data, 'train'), split_questions(cfg.data, 'val'), open_store(cfg.data)
+    for split, qs in (('train', train_q), ('val', val_q)):
+        if not qs:
+            raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: "
+                             f"training needs a non-empty {split} split")
+    vocab = Vocab.load(run/'vocab.json') if resuming else Vocab.build(train_q)
+    # complete batches, negatives for AVST's L_s
+    train_ds = AVQADataset(train_q, store, vocab, seed=cfg.seed)
+    # used to select the checkpoint only
+    val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)
+    return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
+
+# %% ../nbs/05b_runs.ipynb 38
+def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
+    """Copy checkpoint `source`'s tensors (a .pt file, or a run dir: its best.pt) into `model`: (number copied,
+    names skipped)."""
+    path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
+    src, own = load_checkpoint(path)['model'], model.state_dict()
+    hit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    skipped = [f'{k} (not in this model)' if k not in own else f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}'
+               for k, v in src.items() if k not in hit]
+    if not hit: raise CheckpointError(f'{path} shares no tensor (name and shape) with this model')
+    if skipped and not partial:
+        raise CheckpointError(f'{path} does not fit this model: {len(skipped)} of its {len(src)} tensors '
+                              'would be skipped '
+                              f'({", ".join(skipped)}); init_partial=True (--init_partial) loads only those that fit')
+    model.load_state_dict(hit, strict=False)
+    return len(hit), skipped
+
+# %% ../nbs/05b_runs.ipynb 41
 @torch.no_grad()
 def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Optional[Callable] = None,
             progress: bool = False, desc: str = 'eval', gather: bool = False) -> dict:
@@ -309,7 +344,7 @@ def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Opti
     correct = out['pred'] == out['answer']
     return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
 
-# %% ../nbs/05b_runs.ipynb 38
+# %% ../nbs/05b_runs.ipynb 44
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)

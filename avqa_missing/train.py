@@ -16,20 +16,18 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .data import AVQADataset, Vocab, make_loader, write_text_atomic
+from .data import AVQADataset, make_loader, write_text_atomic
 from .runtime import (DistInfo, autocast, dist_info, free_port, init_distributed, resolve_amp, rng_state,
                                   seed_everything, set_rng_state, setup_backends, shard, to_device)
-from .runs import (CheckpointError, RunLock, TrainConfig, check_resumable, checkpoints_note,
-                               load_checkpoint,
-                               load_model_state, load_resume_checkpoint, make_model, model_config_dict, model_settings,
-                               open_store, predict, previous, rewind_metrics, save_checkpoint, split_questions,
-                               append_metrics, write_metrics_csv, writable_dir)
+from .runs import (RunLock, TrainConfig, append_metrics, checkpoints_note, init_from, load_model_state,
+                               load_resume_checkpoint, make_model, model_config_dict, predict, prepare_run, previous,
+                               rewind_metrics, save_checkpoint, write_metrics_csv, writable_dir)
 
 # %% auto 0
 __all__ = ['COLLECTIVE_SIGNS', 'RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report',
-           'prepare_run', 'epoch_order', 'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means',
-           'checkpoint_state', 'restore', 'validate', 'init_from', 'LossModule', 'rank_seed', 'RunState', 'setup',
-           'DistributedTrainingError', 'collective_failure', 'Pending', 'train', 'train_loop', 'spawn']
+           'epoch_order', 'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state',
+           'restore', 'validate', 'LossModule', 'rank_seed', 'RunState', 'setup', 'DistributedTrainingError',
+           'collective_failure', 'Pending', 'train', 'train_loop', 'spawn']
 
 # %% ../nbs/06_train.ipynb 7
 class NonFiniteLossError(ValueError):
@@ -76,29 +74,11 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
 # %% ../nbs/06_train.ipynb 10
-def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
-    """Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings; only the
-    `main` rank writes."""
-    run = writable_dir(cfg.out) if main else Path(cfg.out)
-    if resuming: check_resumable(run, cfg)
-    train_q, val_q, store = split_questions(cfg.data, 'train'), split_questions(cfg.data, 'val'), open_store(cfg.data)
-    for split, qs in (('train', train_q), ('val', val_q)):
-        if not qs:
-            raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: "
-                             f"training needs a non-empty {split} split")
-    vocab = Vocab.load(run/'vocab.json') if resuming else Vocab.build(train_q)
-    # complete batches, negatives for AVST's L_s
-    train_ds = AVQADataset(train_q, store, vocab, seed=cfg.seed)
-    # used to select the checkpoint only
-    val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)
-    return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
-
-# %% ../nbs/06_train.ipynb 12
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 15
+# %% ../nbs/06_train.ipynb 13
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0,
                   info: DistInfo = DistInfo()) -> tuple[list, list]:
     """This rank's batches of epoch `epoch` from global batch `start_step` on, and each one's loss weight
@@ -111,7 +91,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 16
+# %% ../nbs/06_train.ipynb 14
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     """(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights);
     pinned memory on CUDA."""
@@ -120,7 +100,7 @@ def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int,
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda',
                        batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 20
+# %% ../nbs/06_train.ipynb 18
 @dataclass
 class Position:
     """Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best
@@ -142,7 +122,7 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 21
+# %% ../nbs/06_train.ipynb 19
 def checkpoint_state(s, device) -> dict:
     """Everything `last.pt` holds of run state `s`, tensors and plain data only (a collective in a distributed
     run: every rank's RNG state)."""
@@ -152,7 +132,7 @@ def checkpoint_state(s, device) -> dict:
                 scaler=s.scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(s.pos),
                 config=json.dumps({'train': asdict(s.cfg), 'model': s.model_cfg}))
 
-# %% ../nbs/06_train.ipynb 22
+# %% ../nbs/06_train.ipynb 20
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(),
             path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
@@ -166,7 +146,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 24
+# %% ../nbs/06_train.ipynb 22
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -177,24 +157,7 @@ def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **val
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step,
                 lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 26
-def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
-    """Copy checkpoint `source`'s tensors (a .pt file, or a run dir: its best.pt) into `model`: (number copied,
-    names skipped)."""
-    path = Path(source)/'best.pt' if Path(source).is_dir() else Path(source)
-    src, own = load_checkpoint(path)['model'], model.state_dict()
-    hit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-    skipped = [f'{k} (not in this model)' if k not in own else f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}'
-               for k, v in src.items() if k not in hit]
-    if not hit: raise CheckpointError(f'{path} shares no tensor (name and shape) with this model')
-    if skipped and not partial:
-        raise CheckpointError(f'{path} does not fit this model: {len(skipped)} of its {len(src)} tensors '
-                              'would be skipped '
-                              f'({", ".join(skipped)}); init_partial=True (--init_partial) loads only those that fit')
-    model.load_state_dict(hit, strict=False)
-    return len(hit), skipped
-
-# %% ../nbs/06_train.ipynb 27
+# %% ../nbs/06_train.ipynb 23
 class LossModule(nn.Module):
     """`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped
     forward computes."""
@@ -205,7 +168,7 @@ def rank_seed(seed: int, rank: int) -> int:
     "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
-# %% ../nbs/06_train.ipynb 29
+# %% ../nbs/06_train.ipynb 25
 @dataclass
 class RunState:
     "What the loop works with, built once by `setup`: this process, the run's files, data, model and optimizer."
@@ -261,7 +224,7 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None) -> RunState:
     if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
     return RunState(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
 
-# %% ../nbs/06_train.ipynb 31
+# %% ../nbs/06_train.ipynb 27
 class DistributedTrainingError(RuntimeError):
     "A collective failed in a distributed run: another rank died, hung or cannot be reached."
 
@@ -281,7 +244,7 @@ def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Except
                                     f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); '
                                     f'{checkpoints_note(cfg.out)}.')
 
-# %% ../nbs/06_train.ipynb 34
+# %% ../nbs/06_train.ipynb 30
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -294,7 +257,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 35
+# %% ../nbs/06_train.ipynb 31
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     """Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to
     `skip_nonfinite` in a row)."""
@@ -318,7 +281,7 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                                        **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 37
+# %% ../nbs/06_train.ipynb 33
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
@@ -334,7 +297,7 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
             if err is e: raise
             raise err from e
 
-# %% ../nbs/06_train.ipynb 38
+# %% ../nbs/06_train.ipynb 34
 def train_loop(s: RunState) -> Path:
     "The loop: epochs of steps, validation, checkpoints; from `s.pos` on (a fresh run or a resumed one)."
     cfg, info, device, amp, run, pos = s.cfg, s.info, s.device, s.amp, s.run, s.pos
@@ -392,7 +355,7 @@ def train_loop(s: RunState) -> Path:
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 61
+# %% ../nbs/06_train.ipynb 57
 RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
                'from avqa_missing.train import train\n'
                'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n')
