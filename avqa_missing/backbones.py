@@ -95,8 +95,8 @@ class AVQABackbone(nn.Module):
         return self.encode_question(q_ids, prompt_ids) if self.uses_prompt else self.encode_question(q_ids)
 
     def forward(self, audio, visual, q_ids, neg_visual=None, prompt_ids=None):
-        """(audio [B,T,Da], visual [B,T,C,H,W], q_ids [B,L], neg_visual, prompt_ids [B,Lp]) -> (logits [B,
-        n_answers], dict of aux losses)."""
+        """(audio [B,T,Da], visual [B,T,C,H,W], q_ids [B,L], neg_visual, prompt_ids [B,Lp])
+        -> (logits [B, n_answers], dict of aux losses)."""
         audio = audio if self.uses_audio else None          # an unused modality is never read
         visual, neg_visual = (visual, neg_visual if self.uses_negatives else None) if self.uses_visual else (None, None)
         check_avqa_inputs(audio, visual, q_ids, neg_visual, audio_dim=self.cfg.audio_dim,
@@ -197,8 +197,8 @@ def _packed_lstm(self: QuestionEncoder, x, mask):
     "Run the LSTM over each question's real tokens only (right-padded ids required)."
     lengths = mask.sum(1)                                              # (B,)
     if self.check_values and (lengths == 0).any(): raise ValueError('a question in q_ids has no tokens (all <pad>)')
-    if self.check_values and not torch.equal(mask,
-                                             torch.arange(mask.shape[1], device=mask.device)[None] < lengths[:, None]):
+    right_padded = torch.arange(mask.shape[1], device=mask.device)[None] < lengths[:, None]   # (B, L)
+    if self.check_values and not torch.equal(mask, right_padded):
         raise ValueError('q_ids must be right-padded: <pad> (0) may only follow the last word')
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, (h, c) = self.lstm(packed)

@@ -114,10 +114,9 @@ def load_annotations(path, keep_deleted: bool = False) -> list[Question]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
     if not isinstance(rows, list):
         raise ValueError(f'{path}: expected a JSON list of questions, got {type(rows).__name__}')
-    qs = [parse_question(r,
-                         f'{path.name} row {i}' + (f" (question_id {r.get('question_id')})" if isinstance(r,
-                                 dict) else ''))
-          for i, r in enumerate(rows)]
+    qid = lambda r: f" (question_id {r.get('question_id')})" if isinstance(r, dict) else ''
+    where = lambda i, r: f'{path.name} row {i}{qid(r)}'
+    qs = [parse_question(r, where(i, r)) for i, r in enumerate(rows)]
     return [q for q in qs if keep_deleted or not q.deleted]
 
 # %% ../nbs/00_data.ipynb 33
@@ -414,8 +413,8 @@ class FeatureStore:
                 self.audio_dim, self.visual_shape = f['audio'].shape[-1], tuple(f['visual'].shape[2:])
                 self.n_segments = f['audio'].shape[1]
                 a, v = f['audio'], f['visual']  # chunked as `convert_official` writes them: read chunks directly
-                self.direct = a.chunks == (1, *a.shape[1:]) and v.chunks == (1, 1,
-                        *v.shape[2:]) and not (a.compression or v.compression)
+                one_chunk = a.chunks == (1, *a.shape[1:]) and v.chunks == (1, 1, *v.shape[2:])
+                self.direct = one_chunk and not (a.compression or v.compression)
                 self.checksums = bool(a.fletcher32 and v.fletcher32)  # stores written before checksums have none
                 # visual chunks whose checksum matched
                 self.checked = np.zeros((len(self.video_ids), self.n_segments), bool)
@@ -554,8 +553,8 @@ def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> n
     """Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a
     whole video in one read."""
     rows, ts = np.asarray(rows), np.asarray(ts)
-    if len(rows) == self.n_segments and (rows == rows[0]).all() and np.array_equal(np.sort(ts),
-            np.arange(self.n_segments)):
+    whole = np.array_equal(np.sort(ts), np.arange(self.n_segments))
+    if len(rows) == self.n_segments and (rows == rows[0]).all() and whole:
         return self.read_visual(int(rows[0]))[ts]  # all T segments of one video, in any order
     return self._read_frame_chunks(rows, ts)
 

@@ -253,8 +253,8 @@ def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[floa
                        batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size, **kw)
     save_plan(run/'eval'/f'{split}-sweep-{kind}-plan.json', split_questions(data_dir, split), sw['plans'],
               split=split, seed=seed, kind=kind)
-    out = {k: v for k, v in sw.items() if k != 'plans'} | dict(run=str(run), checkpoint=which,
-            plan_file=f'{split}-sweep-{kind}-plan.json')
+    out = {k: v for k, v in sw.items() if k != 'plans'}
+    out |= dict(run=str(run), checkpoint=which, plan_file=f'{split}-sweep-{kind}-plan.json')
     write_json(run/'eval'/f'{split}-sweep-{kind}.json', out)
     return out
 

@@ -496,8 +496,8 @@ def _same_store(path: Path, meta: dict, complete: bool) -> bool:
     "Whether `path` is a store (complete or partial) written with exactly `meta`: what `write_store` resumes or keeps."
     try:
         with h5py.File(path, 'r') as f:
-            return bool(f.attrs.get('complete')) == complete and all(f.attrs.get(k) == json.dumps(v) for k,
-                    v in meta.items())
+            same = all(f.attrs.get(k) == json.dumps(v) for k, v in meta.items())
+            return bool(f.attrs.get('complete')) == complete and same
     except Exception: return False
 
 def _finish(work: Path, out: Path, meta: dict, skipped: dict, log: Path, overwrite: bool, progress: bool) -> Path:

@@ -183,8 +183,8 @@ def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) 
                              "mean features)")
         # (n, T, *shape), the same mean everywhere
         else: raw = getattr(self, f'{kind}_mean').to(like.dtype).expand(n, T, *shape)
-        return self.backbone.encode_modalities(*((raw, None) if kind == 'audio' else (None,
-                raw)))[int(kind == 'visual')]
+        pair = (raw, None) if kind == 'audio' else (None, raw)
+        return self.backbone.encode_modalities(*pair)[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
 # %% ../nbs/05_model.ipynb 27
@@ -210,13 +210,13 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
     those samples."""
     ra, rv = audio_missing.nonzero().flatten(), visual_missing.nonzero().flatten()    # samples missing audio / visual
     if f_a is not None and len(ra):
-        new = self.rmm.recall_audio(f_v[ra], f_t[ra]) if self.rmm is not None else self._stand_in('audio',
-                len(ra), f_a.shape[1], f_a)
+        new = self.rmm.recall_audio(f_v[ra], f_t[ra]) if self.rmm is not None \
+            else self._stand_in('audio', len(ra), f_a.shape[1], f_a)
         # f^{a_p} (Eq. 2) in the missing rows
         f_a = f_a.index_put((ra,), new.to(f_a.dtype))
     if f_v is not None and len(rv):
-        new = self.rmm.recall_visual(f_a[rv], f_t[rv]) if self.rmm is not None else self._stand_in('visual',
-                len(rv), f_v.shape[1], f_v)
+        new = self.rmm.recall_visual(f_a[rv], f_t[rv]) if self.rmm is not None \
+            else self._stand_in('visual', len(rv), f_v.shape[1], f_v)
         f_v = f_v.index_put((rv,), new.to(f_v.dtype))                                    # f^{v_p}
     rows = (audio_missing | visual_missing).nonzero().flatten()
     if self.avr is not None and len(rows):

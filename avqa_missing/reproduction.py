@@ -56,8 +56,7 @@ class ReportConfig:
     device: str = 'auto'
     progress: bool = False
     def __post_init__(self):
-        self.seeds, self.slots, self.steps, self.ratios = (tuple(x) for x in (self.seeds, self.slots,
-                self.steps, self.ratios))
+        self.seeds, self.slots, self.steps, self.ratios = map(tuple, (self.seeds, self.slots, self.steps, self.ratios))
         if not self.seeds: raise ValueError('seeds must name at least one seed')
         if 'avst' not in self.models: raise ValueError("models needs an 'avst' entry: Tables 3-6 are on AVST")
         if not 0 <= self.modality_dropout < 1:
@@ -242,9 +241,8 @@ def sweep_table(res: dict, name: str, values, base: str, own: str = 'AVST+Ours')
     default = ours_sizes(res['config']['models']['avst'])['n_slots' if name == 'L' else 'n_steps']
     rows = {base: '-', **{(own if v == default else f'{own}, {name}={v}'): str(v) for v in values}}
     lines = [f'| {name} | visual missing | audio missing |', '|---|---|---|']
-    return '\n'.join(lines + [f'| {lab} | ' + ' | '.join(pm(seed_values(res, r,
-            s)) for s in ('visual-missing', 'audio-missing')) + ' |'
-                               for r, lab in rows.items() if has_rows(res, r)])
+    cells = lambda r: ' | '.join(pm(seed_values(res, r, s)) for s in ('visual-missing', 'audio-missing'))
+    return '\n'.join(lines + [f'| {lab} | {cells(r)} |' for r, lab in rows.items() if has_rows(res, r)])
 
 # %% ../nbs/09_reproduction.ipynb 37
 def plot_fig5(res: dict, rows=('AVST', 'AVST+Ours'), key: str = 'All Avg'):

@@ -98,8 +98,8 @@ class RMMConfig:
 
 # %% ../nbs/02_rmm.ipynb 34
 class RMMGenerator(nn.Module):
-    """Relation-aware Missing Modal generator (§3.1): slot banks $G^v$ (L, C*H*W), $G^a$ (L, c), $G^t$ (L,
-    c_t), shared by both missing cases."""
+    """Relation-aware Missing Modal generator (§3.1): slot banks $G^v$ (L, C*H*W), $G^a$ (L, c),
+    $G^t$ (L, c_t), shared by both missing cases."""
     def __init__(self, cfg: Optional[RMMConfig] = None):
         super().__init__()
         self.cfg = cfg = cfg if cfg is not None else RMMConfig()
@@ -214,9 +214,9 @@ def fill_missing(self: RMMGenerator, text: torch.Tensor, audio: Optional[torch.T
                  audio_missing: Optional[torch.Tensor] = None, visual_missing: Optional[torch.Tensor] = None):
     "Mixed batch: (audio, visual) with each sample's missing modality (bool masks (B,)) replaced by its recall."
     B = text.shape[0]
-    am, vm = [torch.zeros(B, dtype=torch.bool, device=text.device) if m is None else m.to(text.device,
-            torch.bool).reshape(-1)
-              for m in (audio_missing, visual_missing)]
+    mask = lambda m: torch.zeros(B, dtype=torch.bool, device=text.device) if m is None \
+        else m.to(text.device, torch.bool).reshape(-1)
+    am, vm = mask(audio_missing), mask(visual_missing)
     if am.shape != (B,) or vm.shape != (B,): raise ValueError(f"missing masks must have shape ({B},)")
     if (am & vm).any(): raise ValueError(f"samples {(am & vm).nonzero().flatten().tolist()} miss both audio and visual")
     for x, m, name in ((audio, am, 'audio'), (visual, vm, 'visual')):

@@ -148,8 +148,7 @@ class HostSyncCounter(TorchDispatchMode):
     def __init__(self): super().__init__(); self.ops = collections.Counter()
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name, kwargs = func.overloadpacket.__name__, kwargs or {}
-        to_host = name in ('_to_copy',
-                           'copy_') and torch.device(kwargs.get('device') or args[0].device).type == 'cpu' and \
-                  any(torch.is_tensor(a) and a.device.type != 'cpu' for a in args)
+        to_cpu = name in ('_to_copy', 'copy_') and torch.device(kwargs.get('device') or args[0].device).type == 'cpu'
+        to_host = to_cpu and any(torch.is_tensor(a) and a.device.type != 'cpu' for a in args)
         if name in HOST_SYNC_OPS or to_host: self.ops[name] += 1
         return func(*args, **kwargs)

@@ -245,8 +245,8 @@ def _present_or_absent(rng, present, p_yes: float, n: int = 1) -> tuple[list[str
     if rng.random() < p_yes and len(present) >= n: vals = list(rng.choice(present, n, replace=False))
     else:
         absent = str(rng.choice([c for c in INSTRUMENTS if c not in present]))
-        vals = list(rng.permutation([absent,
-                                     *rng.choice([c for c in INSTRUMENTS if c != absent], n - 1, replace=False)]))
+        others = rng.choice([c for c in INSTRUMENTS if c != absent], n - 1, replace=False)
+        vals = list(rng.permutation([absent, *others]))
     vals = [str(v) for v in vals]
     return vals, all(v in present for v in vals)
 
@@ -324,8 +324,8 @@ def _first_from(sc, rng, t):
     fl = 'first' if rng.random() < 0.9 else 'last'
     s = extreme_onset(sc, fl)
     if s is None or not s.visible: return None
-    pos = sc.position(s) if rng.random() < t.p_yes else str(rng.choice([p for p in ('left', 'middle',
-            'right') if p != sc.position(s)]))
+    others = [p for p in ('left', 'middle', 'right') if p != sc.position(s)]
+    pos = sc.position(s) if rng.random() < t.p_yes else str(rng.choice(others))
     return [fl, pos], _yn(pos == sc.position(s))
 
 def _neighbour_of_first(sc, rng, t):

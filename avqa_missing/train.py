@@ -65,7 +65,7 @@ def train_step(losses_fn: Callable, model: nn.Module, batch: dict, optimizer, sc
     ok = total.isfinite() & (values[-1].isfinite() | (amp == 'fp16'))
     return [*losses, 'grad_norm'], torch.cat([values, ok.float()[None]])
 
-# %% ../nbs/06_train.ipynb 8
+# %% ../nbs/06_train.ipynb 10
 def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, question_ids=()) -> str:
     "What went wrong in a step `train_step` flagged: the position, every loss term and the batch's question ids."
     terms = ', '.join(f'{k}={v:.4g}' for k, v in values.items())
@@ -73,12 +73,12 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
     return (f'non-finite loss or gradient at epoch {epoch}, step {step} (global step {global_step}): {terms}; '
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
-# %% ../nbs/06_train.ipynb 10
+# %% ../nbs/06_train.ipynb 13
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 13
+# %% ../nbs/06_train.ipynb 16
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0,
                   info: DistInfo = DistInfo()) -> tuple[list, list]:
     """This rank's batches of epoch `epoch` from global batch `start_step` on, and each one's loss weight
@@ -91,7 +91,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 14
+# %% ../nbs/06_train.ipynb 19
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     """(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights);
     pinned memory on CUDA."""
@@ -100,7 +100,7 @@ def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int,
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda',
                        batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 18
+# %% ../nbs/06_train.ipynb 21
 @dataclass
 class Position:
     """Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best
@@ -122,7 +122,7 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 19
+# %% ../nbs/06_train.ipynb 23
 def checkpoint_state(s, device) -> dict:
     """Everything `last.pt` holds of run state `s`, tensors and plain data only (a collective in a distributed
     run: every rank's RNG state)."""
@@ -132,7 +132,7 @@ def checkpoint_state(s, device) -> dict:
                 scaler=s.scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(s.pos),
                 config=json.dumps({'train': asdict(s.cfg), 'model': s.model_cfg}))
 
-# %% ../nbs/06_train.ipynb 20
+# %% ../nbs/06_train.ipynb 24
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(),
             path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
@@ -146,7 +146,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 22
+# %% ../nbs/06_train.ipynb 28
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -157,7 +157,7 @@ def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **val
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step,
                 lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 23
+# %% ../nbs/06_train.ipynb 30
 class LossModule(nn.Module):
     """`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped
     forward computes."""
@@ -168,7 +168,7 @@ def rank_seed(seed: int, rank: int) -> int:
     "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
-# %% ../nbs/06_train.ipynb 25
+# %% ../nbs/06_train.ipynb 33
 @dataclass
 class RunState:
     "What the loop works with, built once by `setup`: this process, the run's files, data, model and optimizer."
@@ -224,7 +224,7 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None) -> RunState:
     if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
     return RunState(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
 
-# %% ../nbs/06_train.ipynb 27
+# %% ../nbs/06_train.ipynb 35
 class DistributedTrainingError(RuntimeError):
     "A collective failed in a distributed run: another rank died, hung or cannot be reached."
 
@@ -244,7 +244,7 @@ def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Except
                                     f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); '
                                     f'{checkpoints_note(cfg.out)}.')
 
-# %% ../nbs/06_train.ipynb 30
+# %% ../nbs/06_train.ipynb 38
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -257,7 +257,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 31
+# %% ../nbs/06_train.ipynb 40
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     """Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to
     `skip_nonfinite` in a row)."""
@@ -269,19 +269,18 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                 raise NonFiniteLossError(f'{report}. That step did not change the weights; {checkpoints_note(run)}.')
             if info.main:
                 print(f'warning: skipped the batch: {report}')
-                append_metrics(run,
-                               _record('skipped', epoch, step + 1, global_step + 1, optimizer, **values,
-                                       question_ids=list(ids)))
+                rec = _record('skipped', epoch, step + 1, global_step + 1, optimizer, **values, question_ids=list(ids))
+                append_metrics(run, rec)
         else: pos.bad = 0; accumulate(pos.window, values); accumulate(pos.epoch_sums, values)
         if (global_step + 1) % cfg.log_every == 0:
             now = time.perf_counter()
             if info.main and pos.window:
-                append_metrics(run,
-                               _record('train', epoch, step + 1, global_step + 1, optimizer,
-                                       **means(pos.window), samples_per_s=clock['seen'] / (now - clock['tic'])))
+                speed = clock['seen'] / (now - clock['tic'])              # samples per second
+                append_metrics(run, _record('train', epoch, step + 1, global_step + 1, optimizer, **means(pos.window),
+                                            samples_per_s=speed))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 33
+# %% ../nbs/06_train.ipynb 42
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
@@ -297,7 +296,7 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
             if err is e: raise
             raise err from e
 
-# %% ../nbs/06_train.ipynb 34
+# %% ../nbs/06_train.ipynb 43
 def train_loop(s: RunState) -> Path:
     "The loop: epochs of steps, validation, checkpoints; from `s.pos` on (a fresh run or a resumed one)."
     cfg, info, device, amp, run, pos = s.cfg, s.info, s.device, s.amp, s.run, s.pos
@@ -345,17 +344,16 @@ def train_loop(s: RunState) -> Path:
         best = val['acc'] > pos.best_acc
         if best: pos.best_acc, pos.best_epoch = val['acc'], epoch
         if info.main:
-            append_metrics(run,
-                           _record('val', pos.epoch, pos.step, pos.global_step, optimizer,
-                                   **means(pos.epoch_sums, 'train_'),
-                                                  val_acc=val['acc'], val_loss=val['loss'], best=best))
+            train_means = means(pos.epoch_sums, 'train_')                # the epoch's mean loss terms
+            append_metrics(run, _record('val', pos.epoch, pos.step, pos.global_step, optimizer, **train_means,
+                                        val_acc=val['acc'], val_loss=val['loss'], best=best))
         s.scheduler.step(); pos.epoch, pos.step, pos.epoch_sums = epoch + 1, 0, {}
         if best and info.main: save_checkpoint(run/'best.pt', weights_file(epoch, val))
         save()   # last.pt after best.pt: a crash in between re-runs nothing that last.pt says is done
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 57
+# %% ../nbs/06_train.ipynb 66
 RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
                'from avqa_missing.train import train\n'
                'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n')

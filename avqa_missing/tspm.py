@@ -251,8 +251,8 @@ class TSPM(AVQABackbone):
 # %% ../nbs/08_tspm.ipynb 44
 @patch
 def encode_question(self: TSPM, q_ids: torch.Tensor, prompt_ids: Optional[torch.Tensor] = None) -> QuestionFeatures:
-    """q_ids (B, L) [, prompt_ids (B, Lp)] -> QuestionFeatures(f_t = F_q, words, mask, prompt = F_TPrompt (B,
-    D) when uses_prompt)."""
+    """q_ids (B, L) [, prompt_ids (B, Lp)] -> QuestionFeatures(f_t = F_q, words, mask,
+    prompt = F_TPrompt (B, D) when uses_prompt)."""
     check_avqa_inputs(q_ids=q_ids)
     if self.check_values and q_ids.max() >= self.cfg.vocab_size:
         raise ValueError(f'q_ids must lie in [0, vocab_size={self.cfg.vocab_size}), got max {q_ids.max()}')
