@@ -36,7 +36,7 @@ def _check_settings(name: str, settings, cls):
     if unknown := sorted(set(settings) - {f.name for f in fields(cls)}):
         raise ValueError(f'unknown {name} {unknown}; {cls.__name__} has {sorted(f.name for f in fields(cls))}')
 
-# %% ../nbs/05_model.ipynb 8
+# %% ../nbs/05_model.ipynb 9
 @dataclass
 class ModelConfig:
     "Settings of `MissingAVQA`; JSON round trip: `ModelConfig(**json.loads(json.dumps(dataclasses.asdict(cfg))))`."
@@ -65,7 +65,7 @@ class ModelConfig:
 
     def __post_init__(self): _validate(self)
 
-# %% ../nbs/05_model.ipynb 9
+# %% ../nbs/05_model.ipynb 10
 def _validate(self: ModelConfig):
     """Check a `ModelConfig` and normalise it (tuple `visual_shape`, RMM defaults merged into `rmm_settings`,
     every AVR value written into `avr_settings`)."""
@@ -90,7 +90,7 @@ def _validate(self: ModelConfig):
     self.avr_settings = {f.name:
         getattr(avr, f.name) for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']}
 
-# %% ../nbs/05_model.ipynb 15
+# %% ../nbs/05_model.ipynb 16
 AUX_NAMES = {'L_s': 'match'}   # backbone aux loss -> key in `losses` (AVST's audio-visual match loss, Eq. 3 of 003)
 
 def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
@@ -103,7 +103,7 @@ def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
             raise ValueError(f'backbone_settings has {k}={s[k]} but ModelConfig has {k}={v}: set it on ModelConfig')
     return make_backbone(cfg.backbone, variant=variant, **{**s, **sizes})
 
-# %% ../nbs/05_model.ipynb 16
+# %% ../nbs/05_model.ipynb 18
 class MissingAVQA(nn.Module):
     """Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with
     missing modalities."""
@@ -137,7 +137,7 @@ def build_model(cfg) -> MissingAVQA:
     "The model of a `ModelConfig` (or of a dict of its fields, e.g. read from a run's config.json)."
     return MissingAVQA(cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg))
 
-# %% ../nbs/05_model.ipynb 23
+# %% ../nbs/05_model.ipynb 25
 @patch
 def missing_masks(self: MissingAVQA, batch: dict):
     "Boolean masks (B,) of the samples missing audio and visual: an absent key, or `{m}_present` False."
@@ -160,7 +160,7 @@ def missing_masks(self: MissingAVQA, batch: dict):
                          'at least one')
     return tuple(masks)
 
-# %% ../nbs/05_model.ipynb 25
+# %% ../nbs/05_model.ipynb 28
 @patch
 def _encode_present(self: MissingAVQA, batch: dict, kind: str, miss: torch.Tensor, T: int, like: torch.Tensor):
     """Modality features (B, T, *feat) of the rows where `kind` is present, zeros elsewhere; None if the
@@ -187,7 +187,7 @@ def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) 
         return self.backbone.encode_modalities(*pair)[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
-# %% ../nbs/05_model.ipynb 27
+# %% ../nbs/05_model.ipynb 31
 @patch
 def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 'given') -> MissingAVQA:
     """Mean raw audio (audio_dim,) and visual map (C, H, W) that `missing_fill='mean'` puts in place of a
@@ -203,7 +203,7 @@ def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 
     self.feature_means_from = str(source)
     return self
 
-# %% ../nbs/05_model.ipynb 29
+# %% ../nbs/05_model.ipynb 34
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     """Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of
@@ -229,7 +229,7 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
         f_a, f_v = f_a.index_put((rows,), a_hat.to(f_a.dtype)), f_v.index_put((rows,), v_hat.to(f_v.dtype))
     return f_a, f_v
 
-# %% ../nbs/05_model.ipynb 30
+# %% ../nbs/05_model.ipynb 36
 @patch
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     "Logits (B, n_answers) for a complete, audio-missing (no 'audio' key), visual-missing or mixed (`*_present`) batch."
@@ -241,7 +241,7 @@ def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
     return self.backbone.answer(f_a, f_v, q)[0]
 
-# %% ../nbs/05_model.ipynb 42
+# %% ../nbs/05_model.ipynb 48
 @patch
 def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None) -> dict:
     """Eq. (8)'s missing-modality terms on real features: 'rmmr' (Eqs. 3-4), 'qa_audio_missing',
@@ -267,7 +267,7 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
     out['qa_audio_missing'], out['qa_visual_missing'] = ce[:B].mean(), ce[B:].mean()
     return out
 
-# %% ../nbs/05_model.ipynb 43
+# %% ../nbs/05_model.ipynb 50
 @patch
 def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tuple:
     """Modality dropout: masks (B,) of the samples that lose audio / visual, each with probability
@@ -276,7 +276,7 @@ def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tu
     p = self.cfg.modality_dropout
     return u < p / 2, (u >= p / 2) & (u < p)
 
-# %% ../nbs/05_model.ipynb 44
+# %% ../nbs/05_model.ipynb 52
 @patch
 def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
@@ -304,7 +304,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
     return {'total': total, **out}
 
-# %% ../nbs/05_model.ipynb 52
+# %% ../nbs/05_model.ipynb 60
 @patch
 def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     """Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts;
