@@ -12,6 +12,7 @@ from fastcore.script import Param, anno_parser, call_parse, store_true
 from .data import Sampling, convert_official, load_annotations, SPLITS
 from .synth import SIZES, SynthConfig, synthesize
 from .runs import TrainConfig
+from .runtime import finish_distributed
 from .train import DistributedTrainingError, train as run_training
 from .extract import extract_cli
 from .reproduction import (PRESETS, merge_settings, preset_config, report as run_report, run_demo,
@@ -86,14 +87,18 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           out: Param('run directory (resumed if it holds last.pt)', str, required=True) = None,
           backbone: Param('backbone name (backbones.BACKBONES)', str) = 'avst',
           method: Param('baseline: the backbone alone; ours: + RMM + AVR', str, choices=['baseline', 'ours']) = 'ours',
-          epochs: Param('epochs', int) = 30, batch_size: Param('batch size', int) = 64,
-                  lr: Param('learning rate (Adam)', float) = 1e-4,
-          lr_step: Param('epochs between x0.1 learning-rate steps', int) = 10, seed: Param('random seed', int) = 0,
+          epochs: Param('epochs', int) = 30,
+          batch_size: Param('batch size', int) = 64,
+          lr: Param('learning rate (Adam)', float) = 1e-4,
+          lr_step: Param('epochs between x0.1 learning-rate steps', int) = 10,
+          seed: Param('random seed', int) = 0,
           d_model: Param('backbone width (default: the paper size, 512)', int) = None,
-          n_slots: Param('RMM slots L', int) = 75, n_steps: Param('AVR diffusion steps T', int) = 10,
+          n_slots: Param('RMM slots L', int) = 75,
+          n_steps: Param('AVR diffusion steps T', int) = 10,
           device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto',
-                  amp: Param('auto, bf16, fp16, none', str) = 'auto',
-          num_workers: Param('DataLoader workers', int) = 0, max_steps: Param('stop after this many steps', int) = None,
+          amp: Param('auto, bf16, fp16, none', str) = 'auto',
+          num_workers: Param('DataLoader workers', int) = 0,
+          max_steps: Param('stop after this many steps', int) = None,
           model_json: Param('other ModelConfig fields as a JSON object', str) = None,
           init: Param('start from the weights of this run (e.g. a trained baseline) or checkpoint', str) = None,
           init_partial: Param('with --init: load only the tensors that fit and list the others (default: any '
@@ -107,17 +112,15 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
                               "syncs; the dataset checks them anyway)", store_true) = False,
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
-    """Train a model on a benchmark directory; writes the run directory. Under torchrun:
-    DistributedDataParallel, --batch_size is global."""
-    cfg = TrainConfig(data=data, out=out,
-                      model=model_from_args(backbone, method, d_model, n_slots, n_steps, model_json), epochs=epochs,
-                      batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, device=device, amp=amp,
-                              num_workers=num_workers,
-                      max_steps=max_steps, progress=not quiet, init=init, init_partial=init_partial,
-                              ckpt_every=ckpt_every, skip_nonfinite=skip_nonfinite,
-                      deterministic=deterministic, compile=compile, channels_last=channels_last,
-                              dist_timeout=dist_timeout, value_checks=value_checks)
+    "Train a model on a benchmark directory; writes the run directory. Under torchrun: DDP, --batch_size is global."
+    model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json)
+    cfg = TrainConfig(data=data, out=out, model=model, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step,
+                      seed=seed, device=device, amp=amp, num_workers=num_workers, max_steps=max_steps,
+                      progress=not quiet, init=init, init_partial=init_partial, ckpt_every=ckpt_every,
+                      skip_nonfinite=skip_nonfinite, deterministic=deterministic, compile=compile,
+                      channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
+    finish_distributed()                                   # under torchrun: every rank done before any exits
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {run}')
 
 # %% ../nbs/11_cli.ipynb 12

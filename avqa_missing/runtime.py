@@ -16,7 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 # %% auto 0
 __all__ = ['AMP_MODES', 'DEVICE_KINDS', 'HOST_SYNC_OPS', 'check_device', 'resolve_device', 'resolve_amp', 'autocast',
            'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'DistInfo', 'dist_info',
-           'init_distributed', 'shard', 'gather_predictions', 'free_port', 'HostSyncCounter']
+           'init_distributed', 'shard', 'gather_predictions', 'finish_distributed', 'free_port', 'HostSyncCounter']
 
 # %% ../nbs/05a_runtime.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -133,6 +133,10 @@ def gather_predictions(out: dict) -> dict:
     cat = {k: torch.cat([p[k] for p in parts]) for k in out}
     order = cat['index'].argsort()
     return {k: v[order] for k, v in cat.items()}
+
+def finish_distributed():
+    "End the process group cleanly: every rank waits for the others, then it is destroyed (no exit mid-teardown)."
+    if dist.is_available() and dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
 
 def free_port() -> int:
     "A free TCP port on this machine (for a local process group)."

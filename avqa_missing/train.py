@@ -17,8 +17,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, make_loader, write_text_atomic
-from .runtime import (DistInfo, autocast, dist_info, free_port, init_distributed, resolve_amp, rng_state,
-                                  seed_everything, set_rng_state, setup_backends, shard, to_device)
+from .runtime import (DistInfo, autocast, dist_info, finish_distributed, free_port, init_distributed,
+                                  resolve_amp, rng_state, seed_everything, set_rng_state, setup_backends, shard,
+                                  to_device)
 from .runs import (RunLock, TrainConfig, append_metrics, checkpoints_note, init_from, load_model_state,
                                load_resume_checkpoint, make_model, model_config_dict, predict, prepare_run, previous,
                                rewind_metrics, save_checkpoint, write_metrics_csv, writable_dir)
@@ -356,7 +357,9 @@ def train_loop(s: RunState) -> Path:
 # %% ../nbs/06_train.ipynb 66
 RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
                'from avqa_missing.train import train\n'
-               'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n')
+               'from avqa_missing.runtime import finish_distributed\n'
+               'for c in json.loads(sys.argv[1]): train(TrainConfig(**c))\n'
+               'finish_distributed()\n')                                # every rank done before any exits
 
 def spawn(cfg: TrainConfig | list, world: int, port: Optional[int] = None) -> list:
     """Start `world` local processes that `train(cfg)` together (gloo on CPU, NCCL on GPUs), as torchrun would;
