@@ -12,8 +12,8 @@ from fastcore.script import Param, anno_parser, call_parse, store_true
 from .data import Sampling, convert_official, load_annotations, SPLITS
 from .synth import SIZES, SynthConfig, synthesize
 from .runs import TrainConfig
-from .runtime import finish_distributed
-from .train import DistributedTrainingError, train as run_training
+from .runtime import DistributedTrainingError, finish_distributed
+from .train import train as run_training
 from .extract import extract_cli
 from .reproduction import (PRESETS, merge_settings, preset_config, report as run_report, run_demo,
                                       write_demo, write_report)

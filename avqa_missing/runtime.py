@@ -14,9 +14,10 @@ import torch.distributed as dist
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # %% auto 0
-__all__ = ['AMP_MODES', 'DEVICE_KINDS', 'HOST_SYNC_OPS', 'check_device', 'resolve_device', 'resolve_amp', 'autocast',
-           'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'DistInfo', 'dist_info',
-           'init_distributed', 'shard', 'gather_predictions', 'finish_distributed', 'free_port', 'HostSyncCounter']
+__all__ = ['AMP_MODES', 'DEVICE_KINDS', 'COLLECTIVE_SIGNS', 'HOST_SYNC_OPS', 'check_device', 'resolve_device', 'resolve_amp',
+           'autocast', 'setup_backends', 'to_device', 'seed_everything', 'rng_state', 'set_rng_state', 'DistInfo',
+           'dist_info', 'init_distributed', 'shard', 'gather_predictions', 'finish_distributed', 'free_port',
+           'DistributedTrainingError', 'collective_failure', 'rank_seed', 'HostSyncCounter']
 
 # %% ../nbs/05a_runtime.ipynb 6
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -143,6 +144,30 @@ def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 # %% ../nbs/05a_runtime.ipynb 22
+class DistributedTrainingError(RuntimeError):
+    "A collective failed in a distributed run: another rank died, hung or cannot be reached."
+
+COLLECTIVE_SIGNS = ('connection closed', 'connection reset', 'timed out', 'timeout', 'broken pipe', 'peer')
+
+def collective_failure(e: Exception, info: DistInfo, timeout: float, then: str = '') -> Exception:
+    """A failed collective (`e` from the process group) as a `DistributedTrainingError` naming the likely
+    cause; other errors unchanged."""
+    if info.world == 1 or isinstance(e, DistributedTrainingError): return e
+    speaks = isinstance(e, RuntimeError) and any(s in str(e).lower() for s in COLLECTIVE_SIGNS)
+    if not (isinstance(e, dist.DistError) or speaks):
+        return e                                                     # e.g. DDP's own checks: the error as it is
+    return DistributedTrainingError(f'rank {info.rank} of {info.world}: a collective operation failed '
+                                    f'({type(e).__name__}: '
+                                    f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank '
+                                    'probably died or stopped responding '
+                                    f'(collectives time out after dist_timeout={timeout:g} s){then}.')
+
+# %% ../nbs/05a_runtime.ipynb 24
+def rank_seed(seed: int, rank: int) -> int:
+    "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+# %% ../nbs/05a_runtime.ipynb 27
 HOST_SYNC_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', 'equal', '_unique2',
                  'unique_dim', 'unique_consecutive', 'repeat_interleave')
 

@@ -17,18 +17,17 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, make_loader, write_text_atomic
-from .runtime import (DistInfo, autocast, dist_info, finish_distributed, free_port, init_distributed,
-                                  resolve_amp, rng_state, seed_everything, set_rng_state, setup_backends, shard,
-                                  to_device)
+from .runtime import (DistInfo, autocast, collective_failure, dist_info, free_port, init_distributed,
+                                  rank_seed, resolve_amp, rng_state, seed_everything, set_rng_state, setup_backends,
+                                  shard, to_device)
 from .runs import (RunLock, TrainConfig, append_metrics, checkpoints_note, init_from, load_model_state,
                                load_resume_checkpoint, make_model, model_config_dict, predict, prepare_run, previous,
                                rewind_metrics, save_checkpoint, write_metrics_csv, writable_dir)
 
 # %% auto 0
-__all__ = ['COLLECTIVE_SIGNS', 'RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report',
-           'epoch_order', 'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state',
-           'restore', 'validate', 'LossModule', 'rank_seed', 'RunState', 'setup', 'DistributedTrainingError',
-           'collective_failure', 'Pending', 'train', 'train_loop', 'spawn']
+__all__ = ['RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report', 'epoch_order',
+           'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'restore',
+           'validate', 'LossModule', 'RunState', 'setup', 'Pending', 'train', 'train_loop', 'spawn']
 
 # %% ../nbs/06_train.ipynb 7
 class NonFiniteLossError(ValueError):
@@ -165,10 +164,6 @@ class LossModule(nn.Module):
     def __init__(self, model: nn.Module): super().__init__(); self.model = model
     def forward(self, batch: dict) -> dict: return self.model.losses(batch)
 
-def rank_seed(seed: int, rank: int) -> int:
-    "The torch seed of `rank` once the (identical) model is built: its own dropout and diffusion noise."
-    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
-
 # %% ../nbs/06_train.ipynb 33
 @dataclass
 class RunState:
@@ -226,26 +221,6 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None) -> RunState:
     return RunState(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
 
 # %% ../nbs/06_train.ipynb 35
-class DistributedTrainingError(RuntimeError):
-    "A collective failed in a distributed run: another rank died, hung or cannot be reached."
-
-COLLECTIVE_SIGNS = ('connection closed', 'connection reset', 'timed out', 'timeout', 'broken pipe', 'peer')
-
-def collective_failure(e: Exception, info: DistInfo, cfg: TrainConfig) -> Exception:
-    """A failed collective (`e` from the process group) as a `DistributedTrainingError` naming the likely
-    cause; other errors unchanged."""
-    if info.world == 1 or isinstance(e, DistributedTrainingError): return e
-    speaks = isinstance(e, RuntimeError) and any(s in str(e).lower() for s in COLLECTIVE_SIGNS)
-    if not (isinstance(e, dist.DistError) or speaks):
-        return e                                                     # e.g. DDP's own checks: the error as it is
-    return DistributedTrainingError(f'rank {info.rank} of {info.world}: a collective operation failed '
-                                    f'({type(e).__name__}: '
-                                    f'{str(e).splitlines()[0][:200] if str(e) else e!r}). Another rank '
-                                    'probably died or stopped responding '
-                                    f'(collectives time out after dist_timeout={cfg.dist_timeout:g} s); '
-                                    f'{checkpoints_note(cfg.out)}.')
-
-# %% ../nbs/06_train.ipynb 38
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -258,7 +233,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 40
+# %% ../nbs/06_train.ipynb 37
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     """Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to
     `skip_nonfinite` in a row)."""
@@ -281,7 +256,7 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                                             samples_per_s=speed))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 42
+# %% ../nbs/06_train.ipynb 39
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
@@ -293,11 +268,11 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
             raise
         try: return train_loop(s)
         except Exception as e:
-            err = collective_failure(e, s.info, cfg)
+            err = collective_failure(e, s.info, cfg.dist_timeout, f'; {checkpoints_note(cfg.out)}')
             if err is e: raise
             raise err from e
 
-# %% ../nbs/06_train.ipynb 43
+# %% ../nbs/06_train.ipynb 40
 def train_loop(s: RunState) -> Path:
     "The loop: epochs of steps, validation, checkpoints; from `s.pos` on (a fresh run or a resumed one)."
     cfg, info, device, amp, run, pos = s.cfg, s.info, s.device, s.amp, s.run, s.pos
@@ -354,7 +329,7 @@ def train_loop(s: RunState) -> Path:
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 66
+# %% ../nbs/06_train.ipynb 63
 RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
                'from avqa_missing.train import train\n'
                'from avqa_missing.runtime import finish_distributed\n'
