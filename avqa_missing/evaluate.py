@@ -24,7 +24,7 @@ __all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'NOISE_SIGMA', 'CONDITIONS', 'R
            'evaluate', 'format_table', 'write_json', 'evaluate_run', 'sweep_plans', 'missing_sweep', 'sweep_run',
            'plot_sweep', 'plot_scenarios']
 
-# %% ../nbs/07_eval.ipynb 6
+# %% ../nbs/07_eval.ipynb 7
 SCENARIOS = ('complete', 'audio-missing', 'visual-missing', 'mixed', 'audio-noisy', 'visual-noisy')
 _SHORT = {'Audio': 'Audio', 'Visual': 'Visual', 'Audio-Visual': 'AV', 'Counting': 'Cnt', 'Comparative': 'Comp',
           'Location': 'Loc', 'Existential': 'Exist', 'Temporal': 'Temp'}
@@ -42,7 +42,7 @@ def table_columns() -> dict:
 COLUMNS = table_columns()
 TABLE_KEYS = tuple(COLUMNS)
 
-# %% ../nbs/07_eval.ipynb 8
+# %% ../nbs/07_eval.ipynb 9
 def _as_1d(x, name: str) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(x))
     if x.dim() != 1: raise ValueError(f'{name} must be 1-D (one entry per question), got shape {tuple(x.shape)}')
@@ -64,7 +64,7 @@ def type_counts(qtype) -> dict:
     qtype = _as_1d(qtype, 'qtype').long()
     return {k: int(torch.isin(qtype, torch.tensor(ids)).sum()) for k, ids in COLUMNS.items()}
 
-# %% ../nbs/07_eval.ipynb 14
+# %% ../nbs/07_eval.ipynb 15
 NOISE_SIGMA = {'audio': 0.3, 'visual': 0.7}   # the authors' test-time corruption (real feature + N(0, sigma^2))
 
 CONDITIONS = {
@@ -78,7 +78,7 @@ CONDITIONS = {
         'NOT a missing-modality condition: both modalities read, real visual + Gaussian noise (authors\' test code)',
 }
 
-# %% ../nbs/07_eval.ipynb 16
+# %% ../nbs/07_eval.ipynb 18
 def _round(x: float) -> int: return int(math.floor(x + 0.5 + 1e-9))   # nearest, halves up (not banker's rounding)
 
 def missing_plan(n: int, ratio: float, audio_share: float = 0.5, seed: int = 0) -> list:
@@ -93,15 +93,14 @@ def missing_plan(n: int, ratio: float, audio_share: float = 0.5, seed: int = 0) 
     for j, i in enumerate(order[:k]): plan[i] = 'audio' if j < k_audio else 'visual'
     return plan
 
-# %% ../nbs/07_eval.ipynb 20
+# %% ../nbs/07_eval.ipynb 22
 def save_plan(path, questions, plans: dict, **meta) -> Path:
     "Write {name: plan} for `questions` (by question_id) with metadata (seed, ratio, ...) to a JSON file."
     ids = [q.question_id for q in questions]
     if any(len(p) != len(ids) for p in plans.values()):
         raise ValueError(f'every plan must have one entry per question ({len(ids)})')
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**meta, 'question_id': ids, 'plans': {str(k): list(p) for k, p in plans.items()}}))
-    return path
+    return write_text_atomic(path, json.dumps({**meta, 'question_id': ids, 'plans': {str(k): list(p) for k, p in plans.items()}}))
 
 def load_plan(path, questions) -> dict:
     "Read `save_plan`'s file back as {name: plan} aligned to `questions`; an error if the questions differ."
@@ -111,7 +110,7 @@ def load_plan(path, questions) -> dict:
         raise ValueError(f'{path}: no plan entry for question_id(s) {missing[:5]}')
     return {k: [p[pos[q.question_id]] for q in questions] for k, p in saved['plans'].items()}
 
-# %% ../nbs/07_eval.ipynb 22
+# %% ../nbs/07_eval.ipynb 25
 def add_noise(batch: dict, modality: str, sigma: float, generator: torch.Generator) -> dict:
     "A copy of `batch` whose `modality` features are x + sigma * N(0, 1) (float32); the authors' test-time corruption."
     if modality not in batch: raise ValueError(f'the batch has no {modality} features to add noise to')
@@ -119,7 +118,7 @@ def add_noise(batch: dict, modality: str, sigma: float, generator: torch.Generat
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return {**batch, modality: x + sigma * noise}
 
-# %% ../nbs/07_eval.ipynb 25
+# %% ../nbs/07_eval.ipynb 28
 def scenario_inputs(scenario: str, n: int, ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0, plan=None):
     "(missing for AVQADataset, noisy modality or None) of a scenario; `mixed` uses `plan` or draws `missing_plan`."
     if scenario not in SCENARIOS: raise ValueError(f'unknown scenario {scenario!r}; choose from {SCENARIOS}')
@@ -129,7 +128,7 @@ def scenario_inputs(scenario: str, n: int, ratio: float = 0.5, audio_share: floa
     if scenario.endswith('-missing'): return scenario.split('-')[0], None
     return None, (scenario.split('-')[0] if scenario.endswith('-noisy') else None)
 
-# %% ../nbs/07_eval.ipynb 26
+# %% ../nbs/07_eval.ipynb 30
 def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'complete', ratio: float = 0.5,
              audio_share: float = 0.5,
              seed: int = 0, batch_size: int = 64, device='cpu', amp: str = 'none', num_workers: int = 0, plan=None,
@@ -161,7 +160,7 @@ def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'compl
     if noisy: res.update(noisy_modality=noisy, noise_sigma=sigma[noisy])
     return res
 
-# %% ../nbs/07_eval.ipynb 28
+# %% ../nbs/07_eval.ipynb 33
 _GROUPS = (('Audio Question', 3), ('Visual Question', 3), ('Audio-Visual Question', 6), ('', 1))
 
 def format_table(rows: dict, name: str = '', digits: int = 2) -> str:
@@ -182,7 +181,7 @@ def format_table(rows: dict, name: str = '', digits: int = 2) -> str:
 
 def _group_slices(): return [(sum(n for _, n in _GROUPS[:j]), n) for j, (_, n) in enumerate(_GROUPS)]
 
-# %% ../nbs/07_eval.ipynb 31
+# %% ../nbs/07_eval.ipynb 36
 def _plain(x):
     "NaN -> None, recursively (JSON has no NaN)."
     if isinstance(x, float) and math.isnan(x): return None
@@ -195,7 +194,7 @@ def write_json(path, obj) -> Path:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, json.dumps(_plain(obj), indent=1))
 
-# %% ../nbs/07_eval.ipynb 32
+# %% ../nbs/07_eval.ipynb 38
 def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'complete', which: str = 'best',
                  ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0,
                          batch_size: Optional[int] = None, device='cpu',
@@ -219,7 +218,7 @@ def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'c
     write_json(run/'eval'/f'{split}-{scenario}.json', res)
     return res
 
-# %% ../nbs/07_eval.ipynb 34
+# %% ../nbs/07_eval.ipynb 51
 RATIOS = tuple(i / 10 for i in range(11))
 SWEEP_KINDS = ('audio', 'visual', 'share')
 
@@ -240,7 +239,7 @@ def missing_sweep(model, data_dir, vocab, kind: str = 'audio', ratios: Sequence[
     for r, res in zip(plans, results): res.update(sweep=kind, ratio=r)
     return dict(kind=kind, split=split, seed=seed, ratios=list(plans), results=results, plans=plans)
 
-# %% ../nbs/07_eval.ipynb 35
+# %% ../nbs/07_eval.ipynb 53
 def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[float] = RATIOS, split: str = 'test',
               which: str = 'best', seed: int = 0, batch_size: Optional[int] = None, device='cpu',
                       build: Optional[Callable] = None, **kw) -> dict:
@@ -258,7 +257,7 @@ def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[floa
     write_json(run/'eval'/f'{split}-sweep-{kind}.json', out)
     return out
 
-# %% ../nbs/07_eval.ipynb 37
+# %% ../nbs/07_eval.ipynb 56
 def plot_sweep(sweeps: dict, key: str = 'All Avg', ax=None):
     "Lines of `key` (a table column) against the missing ratio (%) for sweeps {label: missing_sweep result}."
     import matplotlib.pyplot as plt
