@@ -450,8 +450,8 @@ class LateFusionConfig:
     use_visual: bool = True
     pooling: str = 'attention'            # 'attention' (question-guided, per modality) or 'mean'
     dropout: float = 0.1
-    variants: ClassVar[dict] = {k:
-        dict(use_audio=v['use_audio'], use_visual=v['use_visual']) for k, v in AVST_VARIANTS.items() if '+TG' not in k}
+    variants: ClassVar[dict] = {k: dict(use_audio=v['use_audio'], use_visual=v['use_visual'])
+                                for k, v in AVST_VARIANTS.items() if '+TG' not in k}
 
     def __post_init__(self):
         _positive(self, 'vocab_size', 'n_answers', 'audio_dim', 'visual_channels', 'd_model', 'word_dim', 'q_layers')
@@ -472,8 +472,8 @@ class LateFusion(AVQABackbone):
         if c.use_audio: self.audio_proj = audio_projection(c.audio_dim, c.d_model, c.audio_layers)
         if c.use_visual: self.visual_fc = nn.Linear(c.visual_channels, c.d_model)
         if c.pooling == 'attention':
-            self.query = nn.ModuleDict({m:
-                nn.Linear(c.d_model, c.d_model) for m, u in (('audio', c.use_audio), ('visual', c.use_visual)) if u})
+            used = [m for m, u in (('audio', c.use_audio), ('visual', c.use_visual)) if u]
+            self.query = nn.ModuleDict({m: nn.Linear(c.d_model, c.d_model) for m in used})
         k = (1 + int(c.use_audio) + int(c.use_visual)) * c.d_model
         self.classifier = nn.Sequential(nn.Linear(k, c.d_model), nn.ReLU(), nn.Dropout(c.dropout),
                                         nn.Linear(c.d_model, c.n_answers))

@@ -206,8 +206,8 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
     print(write_report(run_report(rc), out).read_text())
 
 # %% ../nbs/11_cli.ipynb 21
-COMMANDS = {'demo':
-    demo, 'report': report, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train, 'eval': evaluate}
+COMMANDS = {'demo': demo, 'report': report, 'synth': synth, 'convert': convert, 'extract': extract, 'train': train,
+            'eval': evaluate}
 
 def main(argv: list[str] | None = None):
     "Entry point of `avqa-missing`: `avqa-missing COMMAND [options]`; errors print one line, not a traceback."

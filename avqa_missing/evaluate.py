@@ -100,7 +100,8 @@ def save_plan(path, questions, plans: dict, **meta) -> Path:
     if any(len(p) != len(ids) for p in plans.values()):
         raise ValueError(f'every plan must have one entry per question ({len(ids)})')
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, json.dumps({**meta, 'question_id': ids, 'plans': {str(k): list(p) for k, p in plans.items()}}))
+    saved = {**meta, 'question_id': ids, 'plans': {str(k): list(p) for k, p in plans.items()}}
+    return write_text_atomic(path, json.dumps(saved))
 
 def load_plan(path, questions) -> dict:
     "Read `save_plan`'s file back as {name: plan} aligned to `questions`; an error if the questions differ."
@@ -208,8 +209,8 @@ def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'c
     if scenario == 'mixed':
         questions = split_questions(data_dir, split)
         plan = missing_plan(len(questions), ratio, audio_share, seed)
-        save_plan(run/'eval'/f'{split}-mixed-plan.json', questions, {'mixed':
-            plan}, split=split, seed=seed, ratio=ratio, audio_share=audio_share)
+        save_plan(run/'eval'/f'{split}-mixed-plan.json', questions, {'mixed': plan}, split=split, seed=seed,
+                  ratio=ratio, audio_share=audio_share)
     res = evaluate(model, data_dir, vocab, split, scenario, seed=seed,
                    batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size,
                    device=device, amp=amp, num_workers=num_workers, plan=plan, progress=progress)

@@ -86,9 +86,8 @@ def _validate(self: ModelConfig):
     self.rmm_settings = {**RMM_DEFAULTS, **self.rmm_settings}   # explicit, so a saved config records it
     RMMConfig(**self.rmm_settings)                               # bad values fail now
     avr = AVRConfig(n_steps=self.n_steps, **self.avr_settings)
-    # all, pinned
-    self.avr_settings = {f.name:
-        getattr(avr, f.name) for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']}
+    pinned = [f.name for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']]
+    self.avr_settings = {k: getattr(avr, k) for k in pinned}                # every AVR value, written out
 
 # %% ../nbs/05_model.ipynb 16
 AUX_NAMES = {'L_s': 'match'}   # backbone aux loss -> key in `losses` (AVST's audio-visual match loss, Eq. 3 of 003)

@@ -129,8 +129,8 @@ def _mean_imputation(rc: ReportConfig, data: Path, run: Path, seed: int) -> dict
 def result_settings(rc: ReportConfig) -> dict:
     """The settings that decide a seed's numbers (not where it is written, which seeds, the device or progress
     bars), as plain data."""
-    return json.loads(json.dumps({k:
-        v for k, v in asdict(rc).items() if k not in ('out', 'seeds', 'device', 'progress')}))
+    kept = {k: v for k, v in asdict(rc).items() if k not in ('out', 'seeds', 'device', 'progress')}
+    return json.loads(json.dumps(kept))
 
 def _reuse(done: Path, rc: ReportConfig) -> dict:
     "A finished seed's results, if they were made with `rc`'s settings (else an error naming what differs)."
@@ -154,8 +154,8 @@ def report_seed(rc: ReportConfig, seed: int) -> dict:
         model, cfg, vocab = load_run(runs[name], device=rc.device)
         rows[name] = {sc: _scalars(evaluate(model, data, vocab, 'test', sc, seed=seed,
                                             batch_size=rc.batch_size, device=rc.device)) for sc in SCENARIOS3}
-    rows['AVST, mean imputation'] = {'complete':
-        rows['AVST']['complete'], **_mean_imputation(rc, data, runs['AVST'], seed)}
+    rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'],
+                                     **_mean_imputation(rc, data, runs['AVST'], seed)}
     sweeps = {}
     for name in ('AVST', 'AVST+Ours'):
         model, cfg, vocab = load_run(runs[name], device=rc.device)
@@ -320,9 +320,9 @@ def demo_runs(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 
     out = Path(out); data = out/'data'
     if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
     common = dict(data=str(data), seed=seed, progress=progress)
-    runs = {'AVST':
-        train(TrainConfig(out=str(out/'avst-baseline'), model={**AVST_MODEL, 'method': 'baseline'}, epochs=epochs,
-                                      lr=lr, lr_step=max(epochs - 2, 1), **common))}
+    avst = TrainConfig(out=str(out/'avst-baseline'), model={**AVST_MODEL, 'method': 'baseline'}, epochs=epochs, lr=lr,
+                       lr_step=max(epochs - 2, 1), **common)
+    runs = {'AVST': train(avst)}
     for name, (sub, over) in variants.items():
         model = merge_settings({**AVST_MODEL, 'method': 'ours'}, over)
         runs[name] = train(TrainConfig(out=str(out/sub), model=model, epochs=max(epochs // 2, 1), lr=lr / 3,
@@ -356,8 +356,8 @@ def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, 
     res = dict(synth_version=SYNTH_VERSION, demo_model=AVST_MODEL, seeds={})
     for s in seeds:
         data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants, **kw)
-        rows = {name:
-            {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3} for name, run in runs.items()}
+        table = lambda run: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3}
+        rows = {name: table(run) for name, run in runs.items()}
         res['seeds'][str(s)] = dict(rows=rows)
     return res
 

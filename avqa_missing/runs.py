@@ -121,7 +121,7 @@ def check_store_fits(model_cfg: dict, store: FeatureStore):
            and (list(model_cfg[k]) if k == 'visual_shape' else model_cfg[k]) != have[k]]
     if bad: raise ValueError(f'{store.path} does not fit the model: {"; ".join(bad)}')
 
-# %% ../nbs/05b_runs.ipynb 14
+# %% ../nbs/05b_runs.ipynb 15
 def make_model(settings: dict) -> nn.Module:
     "`model.build_model(ModelConfig(**settings))`, imported lazily; an unknown setting is a ValueError naming it."
     from avqa_missing.model import ModelConfig, build_model
@@ -136,7 +136,7 @@ def model_config_dict(model: nn.Module, settings: dict) -> dict:
     cfg = getattr(model, 'cfg', None)
     return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else settings))   # tuples -> lists, as in config.json
 
-# %% ../nbs/05b_runs.ipynb 17
+# %% ../nbs/05b_runs.ipynb 18
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used: truncated, corrupt, not plain data, or not a checkpoint of this model."
 
@@ -144,7 +144,7 @@ def previous(path) -> Path:
     "Where `save_checkpoint(..., keep_previous=True)` keeps the file it replaces: last.pt -> last.prev.pt."
     path = Path(path); return path.with_name(f'{path.stem}.prev{path.suffix}')
 
-# %% ../nbs/05b_runs.ipynb 18
+# %% ../nbs/05b_runs.ipynb 20
 def save_checkpoint(path, state: dict, keep_previous: bool = False):
     """Crash-safe torch.save (`data.atomic_write`), the old file kept as `previous(path)` if asked; a failed
     write changes nothing."""
@@ -153,7 +153,7 @@ def save_checkpoint(path, state: dict, keep_previous: bool = False):
         raise OSError(e.errno, f'could not write checkpoint {path} ({e.strerror or e}); '
                                'the existing checkpoints are unchanged') from e
 
-# %% ../nbs/05b_runs.ipynb 19
+# %% ../nbs/05b_runs.ipynb 22
 def _names_objects(path) -> bool:
     "Whether `path`, read as a bare pickle by `pickletools` (which runs nothing), names a class or function to call."
     import pickletools
@@ -183,7 +183,7 @@ def load_checkpoint(path) -> dict:
         raise CheckpointError(f'{path} is not an avqa_missing checkpoint (no model state dict)')
     return state
 
-# %% ../nbs/05b_runs.ipynb 21
+# %% ../nbs/05b_runs.ipynb 25
 def load_resume_checkpoint(run) -> tuple[dict, Path]:
     "The newest readable training checkpoint of `run` (last.pt, else last.prev.pt) and its path."
     errors = []
@@ -196,7 +196,7 @@ def load_resume_checkpoint(run) -> tuple[dict, Path]:
         return state, path
     raise CheckpointError(f'no usable checkpoint in {run}: ' + ('; '.join(errors) or 'none written yet'))
 
-# %% ../nbs/05b_runs.ipynb 27
+# %% ../nbs/05b_runs.ipynb 31
 def load_model_state(model: nn.Module, weights: dict, path):
     "`model.load_state_dict(weights)`, with a `CheckpointError` naming the file and the first mismatch."
     try: model.load_state_dict(weights)
@@ -205,7 +205,7 @@ def load_model_state(model: nn.Module, weights: dict, path):
         raise CheckpointError(f'{path} does not fit this model (another run or other settings?): '
                               f'{lines[0][:300]}') from None
 
-# %% ../nbs/05b_runs.ipynb 30
+# %% ../nbs/05b_runs.ipynb 34
 def read_metrics(run) -> list[dict]:
     "The records of RUN/metrics.jsonl (empty list if there are none yet); a last line cut short by a crash is ignored."
     p = Path(run)/'metrics.jsonl'
@@ -234,7 +234,7 @@ def write_metrics_csv(run):
     with open(Path(run)/'metrics.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(records)
 
-# %% ../nbs/05b_runs.ipynb 32
+# %% ../nbs/05b_runs.ipynb 37
 SAME_ON_RESUME = ('data', 'model', 'batch_size', 'lr', 'lr_step', 'lr_gamma', 'weight_decay', 'clip_grad', 'seed')
 
 def _setting(k: str, v):
@@ -282,7 +282,7 @@ def checkpoints_note(run) -> str:
     have = [str(Path(run)/n) for n in ('last.pt', 'last.prev.pt', 'best.pt') if (Path(run)/n).is_file()]
     return f'checkpoints to resume or evaluate: {", ".join(have)}' if have else 'no checkpoint was written yet'
 
-# %% ../nbs/05b_runs.ipynb 35
+# %% ../nbs/05b_runs.ipynb 40
 def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     """Run dir, vocab (train split only; reloaded on resume), train/val datasets, model settings; only the
     `main` rank writes."""
@@ -300,7 +300,7 @@ def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)
     return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
 
-# %% ../nbs/05b_runs.ipynb 38
+# %% ../nbs/05b_runs.ipynb 43
 def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
     """Copy checkpoint `source`'s tensors (a .pt file, or a run dir: its best.pt) into `model`: (number copied,
     names skipped)."""
@@ -317,7 +317,7 @@ def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, lis
     model.load_state_dict(hit, strict=False)
     return len(hit), skipped
 
-# %% ../nbs/05b_runs.ipynb 41
+# %% ../nbs/05b_runs.ipynb 46
 @torch.no_grad()
 def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Optional[Callable] = None,
             progress: bool = False, desc: str = 'eval', gather: bool = False) -> dict:
@@ -337,14 +337,14 @@ def predict(model: nn.Module, loader, device, amp: str = 'none', transform: Opti
                      ('index', batch['index']), ('ce', ce)):
             out[k].append(v.cpu())
     model.train(was_training)
-    out = {k:
-        torch.cat(v) if v else torch.zeros(0, dtype=torch.float if k == 'ce' else torch.long) for k, v in out.items()}
+    empty = lambda k: torch.zeros(0, dtype=torch.float if k == 'ce' else torch.long)
+    out = {k: torch.cat(v) if v else empty(k) for k, v in out.items()}
     if gather and dist.is_initialized() and dist.get_world_size() > 1: out = gather_predictions(out)
     if len(out['pred']) == 0: raise ValueError('predict: the loader gave no questions')
     correct = out['pred'] == out['answer']
     return {**out, 'correct': correct, 'acc': 100 * correct.float().mean().item(), 'loss': out['ce'].mean().item()}
 
-# %% ../nbs/05b_runs.ipynb 44
+# %% ../nbs/05b_runs.ipynb 49
 def load_run(run_dir, which: str = 'best', device='cpu', build: Optional[Callable] = None) -> tuple:
     "(model in eval mode on `device`, TrainConfig, Vocab) of a run; `which` is 'best' or 'last'."
     run = Path(run_dir)
