@@ -106,7 +106,7 @@ class AVQABackbone(nn.Module):
         neg_f_v = None if neg_visual is None else self.encode_modalities(None, neg_visual)[1]
         return self.answer(f_a, f_v, q, neg_f_v=neg_f_v)
 
-# %% ../nbs/04_backbones.ipynb 15
+# %% ../nbs/04_backbones.ipynb 17
 @patch
 def check_features(self: AVQABackbone, f_a, f_v, f_t, neg_f_v=None):
     "Validate modality features handed to `answer`; raise `ValueError` naming the bad one. Returns T (None for Q-only)."
@@ -127,7 +127,7 @@ def check_features(self: AVQABackbone, f_a, f_v, f_t, neg_f_v=None):
         elif x.shape[1] != T: raise ValueError(f'{what} has T = {x.shape[1]}, expected {T}')
     return T
 
-# %% ../nbs/04_backbones.ipynb 17
+# %% ../nbs/04_backbones.ipynb 20
 BACKBONES: dict = {}
 BACKBONE_MODULES = {'tspm': 'avqa_missing.tspm'}   # registered by their own module, imported on first use
 
@@ -158,14 +158,14 @@ def make_backbone(name: str, config=None, variant: Optional[str] = None, **setti
         raise ValueError('pass either config or keyword settings/variant, not both')
     return cls(config if config is not None else make_config(cls.config_class, variant, **settings))
 
-# %% ../nbs/04_backbones.ipynb 19
+# %% ../nbs/04_backbones.ipynb 23
 def audio_projection(audio_dim: int, d_model: int, n_layers: int = 2) -> nn.Sequential:
     "003 §5.1: VGGish `audio_dim` -> `d_model` per segment (1 layer as written; 2 with ReLU as in the authors' code)."
     if n_layers not in (1, 2): raise ValueError(f'audio_layers must be 1 or 2, got {n_layers}')
     if n_layers == 1: return nn.Sequential(nn.Linear(audio_dim, d_model))
     return nn.Sequential(nn.Linear(audio_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
 
-# %% ../nbs/04_backbones.ipynb 20
+# %% ../nbs/04_backbones.ipynb 25
 class QuestionEncoder(nn.Module):
     """003 §4.1: tanh(word embeddings) -> LSTM -> $f_q$ = FC(tanh(last state)); `use_cell` adds the cell state,
     `pack` skips trailing pads."""
@@ -191,7 +191,7 @@ class QuestionEncoder(nn.Module):
         state = state.transpose(0, 1).reshape(B, -1)                    # (B, n_layers*k*d)
         return QuestionFeatures(self.fc(torch.tanh(state)), words, mask)
 
-# %% ../nbs/04_backbones.ipynb 21
+# %% ../nbs/04_backbones.ipynb 26
 @patch
 def _packed_lstm(self: QuestionEncoder, x, mask):
     "Run the LSTM over each question's real tokens only (right-padded ids required)."
@@ -206,7 +206,7 @@ def _packed_lstm(self: QuestionEncoder, x, mask):
     words, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return words, (h, c)
 
-# %% ../nbs/04_backbones.ipynb 25
+# %% ../nbs/04_backbones.ipynb 30
 def spatial_attention(f_a: torch.Tensor, f_vm: torch.Tensor, normalize: bool = True, temperature: float = 1.0):
     """Eq. (1): audio-guided attention over the H x W grid. f_a (N, C), f_vm (N, C, H, W) ->
     f_vs (N, C) sound-related feature, f_vg (N, C) global average pool, attn (N, H*W) softmax over positions."""
@@ -219,7 +219,7 @@ def spatial_attention(f_a: torch.Tensor, f_vm: torch.Tensor, normalize: bool = T
     f_vs = torch.einsum('nk,nkc->nc', attn, v)                 # (N, C)  $f_{v,s}$
     return f_vs, f_vg, attn
 
-# %% ../nbs/04_backbones.ipynb 28
+# %% ../nbs/04_backbones.ipynb 33
 class SpatialGrounding(nn.Module):
     "003 §4.2: per segment f_v = FC(tanh[f_vg, f_vs]) with the Eq. (1) attention queried by the audio."
     def __init__(self, d_model: int, visual_channels: int, normalize: bool = True, temperature: float = 1.0):
@@ -244,7 +244,7 @@ class GlobalVisual(nn.Module):
     def forward(self, f_a, f_vm):
         return self.fc_g(torch.tanh(f_vm.mean(dim=(-2, -1)))), None          # (B, T, d)
 
-# %% ../nbs/04_backbones.ipynb 30
+# %% ../nbs/04_backbones.ipynb 35
 class MatchHead(nn.Module):
     "Eq. (2): match logits from Concat[f_a, f_v] per segment, index 1 = matched; a ReLU MLP 2d -> hidden... -> 2."
     def __init__(self, d_model: int, hidden: Optional[tuple] = None):
@@ -270,7 +270,7 @@ def shuffled_negatives(visual: torch.Tensor, generator: Optional[torch.Generator
     t_idx = torch.randint(0, T, (B, T), generator=generator)                                   # (B, T)
     return visual[other.to(visual.device), t_idx.to(visual.device)]                           # (B, T, C, H, W)
 
-# %% ../nbs/04_backbones.ipynb 33
+# %% ../nbs/04_backbones.ipynb 38
 def temporal_attention(f_q: torch.Tensor, f_seq: torch.Tensor):
     "Eqs. (4)-(5): softmax(f_q f^T / sqrt(d)) f. f_q (B, d), f_seq (B, T, d) -> (B, d) and weights w (B, T)."
     w = torch.softmax(torch.einsum('bd,btd->bt', f_q, f_seq) / math.sqrt(f_seq.shape[-1]), dim=-1)   # (B, T)
@@ -294,7 +294,7 @@ class TemporalGrounding(nn.Module):
         att = self.norm(att[:, 0] + self.ffn(att[:, 0]))            # (B, d)
         return att + f_seq.mean(dim=1), w[:, 0]
 
-# %% ../nbs/04_backbones.ipynb 36
+# %% ../nbs/04_backbones.ipynb 41
 AVST_VARIANTS = {
     'Q':          dict(use_audio=False, use_visual=False, temporal_grounding=False, spatial_grounding=False),
     'A+Q':        dict(use_audio=True,  use_visual=False, temporal_grounding=False, spatial_grounding=False),
@@ -309,7 +309,7 @@ def _positive(cfg, *names):
         if not (isinstance(getattr(cfg, n), int) and getattr(cfg, n) > 0):
             raise ValueError(f'{n} must be a positive int, got {getattr(cfg, n)!r}')
 
-# %% ../nbs/04_backbones.ipynb 37
+# %% ../nbs/04_backbones.ipynb 42
 @dataclass
 class AVSTConfig:
     "AVST settings; defaults are the paper sizes (VGGish 128, ResNet-18 512x14x14, d = 512, 42 answers)."
@@ -352,7 +352,7 @@ class AVSTConfig:
             raise ValueError(f'd_model={self.d_model} must be divisible by tg_heads={self.tg_heads}')
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
 
-# %% ../nbs/04_backbones.ipynb 40
+# %% ../nbs/04_backbones.ipynb 45
 @register_backbone('avst')
 class AVST(AVQABackbone):
     "AVST (003 §4): spatial grounding (Eqs. 1-3), temporal grounding (Eqs. 4-5), fusion, answer head."
@@ -376,7 +376,7 @@ class AVST(AVQABackbone):
         if n_modalities: self.fc_fusion = nn.Linear(n_modalities * c.d_model, c.d_model)
         self.fc_ans = nn.Linear(c.d_model, c.n_answers)
 
-# %% ../nbs/04_backbones.ipynb 41
+# %% ../nbs/04_backbones.ipynb 46
 @patch
 def encode_question(self: AVST, q_ids) -> QuestionFeatures:
     "003 §4.1: q_ids (B, L) -> QuestionFeatures(f_t (B, d), words (B, L, d), mask (B, L))."
@@ -396,7 +396,7 @@ def feature_shapes(self: AVST, H: int = 14, W: int = 14) -> dict:
     "Per-segment shapes of the modality features the wrapper sees (audio after projection, visual map)."
     return {'audio': (self.cfg.d_model,), 'visual': (self.cfg.visual_channels, H, W)}
 
-# %% ../nbs/04_backbones.ipynb 42
+# %% ../nbs/04_backbones.ipynb 47
 @patch
 def answer(self: AVST, f_a, f_v, q: QuestionFeatures, neg_f_v=None):
     "003 §4.2-4.4 on modality features -> (logits (B, n_answers), {'L_s': Eq. (3)} when negative maps are given)."
@@ -414,7 +414,7 @@ def answer(self: AVST, f_a, f_v, q: QuestionFeatures, neg_f_v=None):
     e = self.fc_fusion(torch.tanh(torch.cat(pooled, -1))) * f_q if pooled else f_q   # $e = f_{av} \circ f_q$
     return self.fc_ans(torch.tanh(e)), aux                                  # (B, n_answers) logits
 
-# %% ../nbs/04_backbones.ipynb 50
+# %% ../nbs/04_backbones.ipynb 55
 @patch
 def grounding_parameters(self: AVST) -> list:
     "Stage-1 parameters (003 §5.1): audio projection, spatial grounding and the match head."
@@ -432,7 +432,7 @@ def avst_loss(logits, answers, aux: dict, lam: float = 0.5, stage: str = 'joint'
     loss_qa = F.cross_entropy(logits, answers)
     return loss_qa + lam * aux['L_s'] if 'L_s' in aux else loss_qa
 
-# %% ../nbs/04_backbones.ipynb 72
+# %% ../nbs/04_backbones.ipynb 77
 @dataclass
 class LateFusionConfig:
     "AVSD-style late-fusion baseline; same input sizes as AVST."
@@ -459,7 +459,7 @@ class LateFusionConfig:
             raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
 
-# %% ../nbs/04_backbones.ipynb 73
+# %% ../nbs/04_backbones.ipynb 78
 @register_backbone('late_fusion', 'avsd')
 class LateFusion(AVQABackbone):
     "AVSD-style late fusion: per-modality question-guided temporal pooling, then MLP on [a, v, q]."
@@ -482,7 +482,7 @@ class LateFusion(AVQABackbone):
     encode_question, encode_modalities = AVST.encode_question, AVST.encode_modalities
     feature_shapes = AVST.feature_shapes
 
-# %% ../nbs/04_backbones.ipynb 74
+# %% ../nbs/04_backbones.ipynb 79
 @patch
 def answer(self: LateFusion, f_a, f_v, q: QuestionFeatures, neg_f_v=None):
     "Late fusion on modality features -> (logits (B, n_answers), {}) (no auxiliary loss; negatives are ignored)."
