@@ -40,7 +40,7 @@ def temporal_weights(prompt: torch.Tensor, keys: torch.Tensor, log: bool = False
     scores = torch.einsum('bd,btd->bt', prompt, keys) / math.sqrt(keys.shape[-1])   # (B, T)
     return torch.log_softmax(scores, -1) if log else torch.softmax(scores, -1)
 
-# %% ../nbs/08_tspm.ipynb 17
+# %% ../nbs/08_tspm.ipynb 18
 def top_k_segments(w: torch.Tensor, k: int) -> torch.Tensor:
     "Omega_TPM of Eq. (2): indices (B, k) of the k largest weights of w (B, T), in temporal order."
     if w.dim() != 2: raise ValueError(f'weights must be [B, T], got {tuple(w.shape)}')
@@ -59,7 +59,7 @@ def straight_through(log_w_sel: torch.Tensor) -> torch.Tensor:
     backward; (B, k) -> (B, k)."""
     return (log_w_sel - log_w_sel.detach()).exp()
 
-# %% ../nbs/08_tspm.ipynb 24
+# %% ../nbs/08_tspm.ipynb 25
 def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     "x (N, n, *f), idx (N, m) -> (N, m, *f)."
     return x.gather(1, idx.reshape(*idx.shape, *[1] * (x.dim() - 2)).expand(*idx.shape, *x.shape[2:]))
@@ -86,7 +86,7 @@ def bipartite_merge(x: torch.Tensor, size: torch.Tensor, r: int, metric: Optiona
     x_out = torch.cat([_gather_rows(x[:, ::2], keep), sum_b / s_b[..., None]], 1)   # (N, n - r, D)
     return x_out, torch.cat([s_a.gather(1, keep), s_b], 1)
 
-# %% ../nbs/08_tspm.ipynb 25
+# %% ../nbs/08_tspm.ipynb 28
 def merge_to(x: torch.Tensor, size: torch.Tensor, n_out: int, metric: Optional[torch.Tensor] = None):
     """Merge rounds until exactly n_out tokens remain: (N, n, D), (N, n) -> (N, n_out, D), (N, n_out). Only the
     first round uses `metric`."""
@@ -102,7 +102,7 @@ def merge_schedule(M: int, S: int, n_layers: int) -> list:
     if not 1 <= S <= M: raise ValueError(f'n_tokens S={S} must lie in [1, M={M}] (the grid has {M} tokens)')
     return [M - round((M - S) * (l + 1) / n_layers) for l in range(n_layers)]
 
-# %% ../nbs/08_tspm.ipynb 32
+# %% ../nbs/08_tspm.ipynb 35
 def size_bias(size: torch.Tensor, heads: int, n_query: int) -> torch.Tensor:
     "ToMe's proportional attention as an additive mask: log(size) on every key, (N, n) -> (N * heads, n_query, n)."
     return size.log()[:, None, :].expand(-1, n_query, -1).repeat_interleave(heads, 0)
@@ -125,7 +125,7 @@ class MergeBlock(nn.Module):
         x, size = merge_to(x, size, n_out)
         return x + self.mlp(self.norm2(x)), size
 
-# %% ../nbs/08_tspm.ipynb 34
+# %% ../nbs/08_tspm.ipynb 38
 class SPMOutput(NamedTuple):
     "What `SpatialPerception` returns."
     f_v_bar: torch.Tensor     # (B, K, D) Eq. (5) pooled over the tokens: the SPM's visual feature per selected segment
@@ -146,7 +146,7 @@ class SpatialPerception(nn.Module):
         # on Eq. (5)'s sum (post-norm, as the release)
         self.norm = nn.LayerNorm(d)
 
-# %% ../nbs/08_tspm.ipynb 35
+# %% ../nbs/08_tspm.ipynb 39
 @patch
 def forward(self: SpatialPerception, tokens: torch.Tensor, f_a: torch.Tensor) -> SPMOutput:
     "tokens F'_p (B, K, M, D), audio F'_a (B, K, D) -> SPMOutput (Eqs. 4-5)."
@@ -165,7 +165,7 @@ def forward(self: SpatialPerception, tokens: torch.Tensor, f_a: torch.Tensor) ->
     S = x.shape[1]
     return SPMOutput(f_v_bar.reshape(B, K, D), x.reshape(B, K, S, D), size.reshape(B, K, S), attn.reshape(B, K, S))
 
-# %% ../nbs/08_tspm.ipynb 38
+# %% ../nbs/08_tspm.ipynb 42
 TSPM_VARIANTS = {
     'TSPM':       dict(),
     'w/o TPM':    dict(use_tpm=False),                   # every segment reaches the SPM and the fusion
@@ -177,7 +177,7 @@ TSPM_VARIANTS = {
 }
 PROMPTS, SELECT_GRADS = ('tpc', 'question'), ('straight_through', 'none')
 
-# %% ../nbs/08_tspm.ipynb 39
+# %% ../nbs/08_tspm.ipynb 43
 @dataclass
 class TSPMConfig:
     "TSPM settings (004); defaults are the paper's where it gives them (D = 512, S = 14), see the table above."
@@ -207,7 +207,7 @@ class TSPMConfig:
 
     def __post_init__(self): _check_tspm(self)
 
-# %% ../nbs/08_tspm.ipynb 40
+# %% ../nbs/08_tspm.ipynb 44
 def _check_tspm(c: TSPMConfig):
     "ValueError naming the first bad setting of a `TSPMConfig`."
     for n in ('vocab_size', 'n_answers', 'audio_dim', 'visual_channels', 'd_model', 'word_dim', 'q_layers',
@@ -226,7 +226,7 @@ def _check_tspm(c: TSPMConfig):
         raise ValueError('merge_layers must be >= 1 when tokens are merged (use_merge=True)')
     if not 0 <= c.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {c.dropout}')
 
-# %% ../nbs/08_tspm.ipynb 43
+# %% ../nbs/08_tspm.ipynb 47
 @register_backbone('tspm')
 class TSPM(AVQABackbone):
     """TSPM (004 §3): TPC prompt -> TPM Top-k segments (Eqs. 1-2) -> SPM token merging and audio attention
@@ -248,7 +248,7 @@ class TSPM(AVQABackbone):
         self.fc_av = nn.Linear((3 if c.use_spm else 2) * D, D)               # FC of Eq. (6)
         self.fc_ans = nn.Linear(D, c.n_answers)
 
-# %% ../nbs/08_tspm.ipynb 44
+# %% ../nbs/08_tspm.ipynb 48
 @patch
 def encode_question(self: TSPM, q_ids: torch.Tensor, prompt_ids: Optional[torch.Tensor] = None) -> QuestionFeatures:
     """q_ids (B, L) [, prompt_ids (B, Lp)] -> QuestionFeatures(f_t = F_q, words, mask,
@@ -290,7 +290,7 @@ def feature_shapes(self: TSPM, H: Optional[int] = None, W: Optional[int] = None)
     if H is not None or W is not None: self.check_grid(H or 14, W or 14)
     return {'audio': (self.cfg.d_model,), 'visual': (self.cfg.d_model, H or 14, W or 14)}
 
-# %% ../nbs/08_tspm.ipynb 45
+# %% ../nbs/08_tspm.ipynb 49
 class Perception(NamedTuple):
     "Everything `TSPM.perceive` computes on the way to the answer (for plots and tests)."
     logits: torch.Tensor               # (B, n_answers)
