@@ -131,7 +131,7 @@ def evaluate(run: Param('run directory', str, required=True) = None,
              scenario: Param('condition', str, choices=list(SCENARIOS)) = 'complete',
              which: Param('checkpoint: best (by validation accuracy) or last', str, choices=['best', 'last']) = 'best',
              ratio: Param('missing ratio for the mixed scenario', float) = 0.5,
-                     seed: Param('seed of the mixed plan', int) = 0,
+             seed: Param('seed of the mixed plan', int) = 0,
              device: Param('cpu, cuda, ...', str) = 'cpu', batch_size: Param('batch size', int) = None):
     "Evaluate a run under a scenario; print the table and write RUN/eval/<split>-<scenario>.json."
     res = evaluate_run(run, data, split, scenario, which=which, ratio=ratio, seed=seed, device=device,
@@ -147,7 +147,7 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
             vggish_pca: Param('optional VGGish PCA parameters (.pth/.npz): post-processed embeddings', str) = None,
             annotations: Param('optional directory of avqa-*.json: extract only the videos they use', str) = None,
             device: Param('auto, cpu, cuda, ...', str) = 'auto',
-                    batch_size: Param('frames per network batch', int) = 64,
+            batch_size: Param('frames per network batch', int) = 64,
             workers: Param('decoding processes', int) = 4,
             on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)',
                             str, choices=['fail', 'skip']) = 'fail',
@@ -160,9 +160,8 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
     "Extract MUSIC-AVQA-style features (ResNet-18 14x14 maps, VGGish) from raw videos into a feature store."
     ids = annotated_video_ids(annotations) if annotations else None
     path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames,
-                       stride=stride, norm=norm,
-                       batch_size=batch_size, workers=workers, on_error=on_error, video_ids=ids,
-                               overwrite=overwrite, quiet=quiet)
+                       stride=stride, norm=norm, batch_size=batch_size, workers=workers, on_error=on_error,
+                       video_ids=ids, overwrite=overwrite, quiet=quiet)
     print(f'wrote {path}')
 
 # %% ../nbs/11_cli.ipynb 17
@@ -188,7 +187,7 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
                          choices=list(PRESETS)) = 'demo',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
            videos: Param('videos per synthetic benchmark', int) = 1500,
-                   device: Param('auto, cpu, cuda, ...', str) = 'auto',
+           device: Param('auto, cpu, cuda, ...', str) = 'auto',
            config_json: Param('other ReportConfig fields as a JSON object', str) = None,
            quiet: Param('no progress bars', store_true) = False):
     """Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json,

@@ -371,9 +371,8 @@ def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool
 
 # %% ../nbs/00_data.ipynb 56
 def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None,
-                     sampling: Sampling = Sampling(),
-                     dtype: str = 'float16', overwrite: bool = False, progress: bool = True,
-                             flush_every: int = 64) -> Path:
+                     sampling: Sampling = Sampling(), dtype: str = 'float16', overwrite: bool = False,
+                     progress: bool = True, flush_every: int = 64) -> Path:
     "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
     audio_dir, visual_dir = Path(audio_dir), Path(visual_dir)
     if Path(out).exists() and not overwrite:
@@ -646,8 +645,8 @@ def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> 
     keys = [('visual', int(r), int(t)) for r, t in frames] if frames is not None else [(kind, self.rows[i])]
     if all(k in self._checked for k in keys): return x
     if not all_finite(x):
-        videos = sorted({self.store.video_ids[r] for r,
-                         _ in frames}) if frames is not None else [self.questions[i].video_id]
+        rows = [r for r, _ in frames] if frames is not None else [self.rows[i]]
+        videos = sorted({self.store.video_ids[r] for r in rows})
         raise ValueError(f'{self.store.path}: the {kind} features read for question '
                          f'{self.questions[i].question_id} (video(s) {videos}) hold NaN/Inf')
     self._checked.update(keys)

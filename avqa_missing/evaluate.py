@@ -21,8 +21,8 @@ from .runs import check_store_fits, load_run, open_store, predict, split_questio
 # %% auto 0
 __all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'NOISE_SIGMA', 'CONDITIONS', 'RATIOS', 'SWEEP_KINDS', 'table_columns',
            'paper_table', 'type_counts', 'missing_plan', 'save_plan', 'load_plan', 'add_noise', 'scenario_inputs',
-           'evaluate', 'format_table', 'write_json', 'evaluate_run', 'sweep_plans', 'missing_sweep', 'sweep_run',
-           'plot_sweep', 'plot_scenarios']
+           'evaluate', 'format_table', 'write_json', 'run_batch_size', 'evaluate_run', 'sweep_plans', 'missing_sweep',
+           'sweep_run', 'plot_sweep', 'plot_scenarios']
 
 # %% ../nbs/07_eval.ipynb 7
 SCENARIOS = ('complete', 'audio-missing', 'visual-missing', 'mixed', 'audio-noisy', 'visual-noisy')
@@ -196,24 +196,26 @@ def write_json(path, obj) -> Path:
     return write_text_atomic(path, json.dumps(_plain(obj), indent=1))
 
 # %% ../nbs/07_eval.ipynb 38
-def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'complete', which: str = 'best',
-                 ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0,
-                         batch_size: Optional[int] = None, device='cpu',
-                 amp: str = 'none', num_workers: int = 0, progress: bool = False,
-                         build: Optional[Callable] = None) -> dict:
-    "Evaluate a run's `which` checkpoint under `scenario`; write and return RUN/eval/<split>-<scenario>.json."
+def run_batch_size(batch_size: Optional[int], cfg) -> int:
+    "The evaluation batch: the one asked for (>= 1), else the run's `eval_batch_size`, else its `batch_size`."
     if batch_size is not None and batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    return batch_size or cfg.eval_batch_size or cfg.batch_size
+
+def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'complete', which: str = 'best',
+                 ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0, batch_size: Optional[int] = None,
+                 device='cpu', amp: str = 'none', num_workers: int = 0, progress: bool = False,
+                 build: Optional[Callable] = None) -> dict:
+    "Evaluate a run's `which` checkpoint under `scenario`; write and return RUN/eval/<split>-<scenario>.json."
     model, cfg, vocab = load_run(run_dir, which, device, build)
-    run, data_dir = Path(run_dir), Path(data_dir or cfg.data)
+    run, data_dir, batch_size = Path(run_dir), Path(data_dir or cfg.data), run_batch_size(batch_size, cfg)
     plan = None
     if scenario == 'mixed':
         questions = split_questions(data_dir, split)
         plan = missing_plan(len(questions), ratio, audio_share, seed)
         save_plan(run/'eval'/f'{split}-mixed-plan.json', questions, {'mixed': plan}, split=split, seed=seed,
                   ratio=ratio, audio_share=audio_share)
-    res = evaluate(model, data_dir, vocab, split, scenario, seed=seed,
-                   batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size,
-                   device=device, amp=amp, num_workers=num_workers, plan=plan, progress=progress)
+    res = evaluate(model, data_dir, vocab, split, scenario, seed=seed, batch_size=batch_size, device=device, amp=amp,
+                   num_workers=num_workers, plan=plan, progress=progress)
     if scenario == 'mixed': res.update(ratio=ratio, audio_share=audio_share, plan_file=f'{split}-mixed-plan.json')
     res.update(run=str(run), checkpoint=which, data=str(data_dir))
     write_json(run/'eval'/f'{split}-{scenario}.json', res)
@@ -243,14 +245,12 @@ def missing_sweep(model, data_dir, vocab, kind: str = 'audio', ratios: Sequence[
 # %% ../nbs/07_eval.ipynb 53
 def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[float] = RATIOS, split: str = 'test',
               which: str = 'best', seed: int = 0, batch_size: Optional[int] = None, device='cpu',
-                      build: Optional[Callable] = None, **kw) -> dict:
+              build: Optional[Callable] = None, **kw) -> dict:
     """`missing_sweep` on a run; writes RUN/eval/<split>-sweep-<kind>.json and its plans to
     <split>-sweep-<kind>-plan.json."""
-    if batch_size is not None and batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     model, cfg, vocab = load_run(run_dir, which, device, build)
-    run, data_dir = Path(run_dir), Path(data_dir or cfg.data)
-    sw = missing_sweep(model, data_dir, vocab, kind, ratios, split, seed, device=device,
-                       batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size, **kw)
+    run, data_dir, batch_size = Path(run_dir), Path(data_dir or cfg.data), run_batch_size(batch_size, cfg)
+    sw = missing_sweep(model, data_dir, vocab, kind, ratios, split, seed, device=device, batch_size=batch_size, **kw)
     save_plan(run/'eval'/f'{split}-sweep-{kind}-plan.json', split_questions(data_dir, split), sw['plans'],
               split=split, seed=seed, kind=kind)
     out = {k: v for k, v in sw.items() if k != 'plans'}

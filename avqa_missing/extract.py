@@ -521,9 +521,9 @@ def _finish(work: Path, out: Path, meta: dict, skipped: dict, log: Path, overwri
 def extract_videos(video_dir, out, resnet_weights=None, vggish_weights=None, pca_params=None, device='auto',
                    sampling: Sampling = Sampling(), cfg: ExtractConfig = ExtractConfig(), dtype: str = 'float16',
                    batch_size: int = 64, workers: int = 4, on_error: str = 'fail',
-                           video_ids: Sequence[str] | None = None,
-                   overwrite: bool = False, progress: bool = True, allow_random: bool = False,
-                           extractor: Extractor | None = None) -> Path:
+                   video_ids: Sequence[str] | None = None, overwrite: bool = False, progress: bool = True,
+                   allow_random: bool = False,
+                   extractor: Extractor | None = None) -> Path:
     """Extract ResNet-18 14x14 maps and VGGish embeddings of the videos in `video_dir` into the feature store
     `out` (resumable)."""
     out = Path(out)

@@ -226,7 +226,8 @@ def type_tables(res: dict, rows, scenarios=('visual-missing', 'audio-missing')) 
 def table4(res: dict) -> str:
     """Markdown in Table 4's layout: RMM / AVR switched on and off; group averages and All Avg (± sd) per
     missing scenario."""
-    marks = {'AVST': ('✗', '✗'), 'AVST+RMM': ('✓', '✗'), 'AVST+AVR': ('✗', '✓'), 'AVST+Ours': ('✓', '✓')}
+    y, n = '✓', '✗'
+    marks = {'AVST': (n, n), 'AVST+RMM': (y, n), 'AVST+AVR': (n, y), 'AVST+Ours': (y, y)}
     keys = ('Audio Avg', 'Visual Avg', 'AV Avg')
     lines = ['| missing | RMM | AVR | ' + ' | '.join(keys) + ' | All Avg |', '|---' * 7 + '|']
     for s in ('visual-missing', 'audio-missing'):

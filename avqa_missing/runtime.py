@@ -81,8 +81,8 @@ def rng_state(device: torch.device) -> dict:
     version, py_state, py_gauss = random.getstate()
     state = dict(torch=torch.get_rng_state(),
                  numpy=dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
-                 has_gauss=int(has_gauss), gauss=float(gauss)),
-                         python=dict(version=version, state=torch.tensor(py_state), gauss=py_gauss))
+                            has_gauss=int(has_gauss), gauss=float(gauss)),
+                 python=dict(version=version, state=torch.tensor(py_state), gauss=py_gauss))
     if device.type == 'cuda': state['cuda'] = torch.cuda.get_rng_state(device)
     return state
 

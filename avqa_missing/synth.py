@@ -406,8 +406,8 @@ def _what_is_it(sc, rng, t): return ([], sc.visible[0].cls) if len({s.cls for s 
 
 ASK = dict(zip((t.text for t in TEMPLATES), (
     _compare('loudness'), _compare('rhythm'), _longer, _heard_pair, _n_heard, _heard_one,
-    _compare_at('loudness', True), _compare_at('rhythm', True), _compare_at('loudness', False),
-            _compare_at('rhythm', False),
+    _compare_at('loudness', True), _compare_at('rhythm', True),
+    _compare_at('loudness', False), _compare_at('rhythm', False),
     _n_sounding, _n_silent, _n_sounding_of, _n_types_sounding,
     _always, _voiceover, _from_visible,
     _first_from, _neighbour_of_first, _where_extreme, _same_time,

@@ -123,11 +123,11 @@ def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
 # %% ../nbs/06_train.ipynb 23
-def checkpoint_state(s, device) -> dict:
+def checkpoint_state(s) -> dict:
     """Everything `last.pt` holds of run state `s`, tensors and plain data only (a collective in a distributed
     run: every rank's RNG state)."""
-    info, rngs = s.info, [rng_state(device)]
-    if info.world > 1: rngs = [None] * info.world; dist.all_gather_object(rngs, rng_state(device))
+    info, rngs = s.info, [rng_state(s.device)]
+    if info.world > 1: rngs = [None] * info.world; dist.all_gather_object(rngs, rng_state(s.device))
     return dict(model=s.model.state_dict(), optimizer=s.optimizer.state_dict(), scheduler=s.scheduler.state_dict(),
                 scaler=s.scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(s.pos),
                 config=json.dumps({'train': asdict(s.cfg), 'model': s.model_cfg}))
@@ -289,7 +289,7 @@ def train_loop(s: RunState) -> Path:
                                                  val_acc=val['acc'], config=json.dumps({'train':
                                                      asdict(cfg), 'model': s.model_cfg}), **kw)
     def save():
-        settle(); state = checkpoint_state(s, device)                  # a collective in a distributed run
+        settle(); state = checkpoint_state(s)                  # a collective in a distributed run
         if info.main: save_checkpoint(run/'last.pt', state, keep_previous=True); write_metrics_csv(run)
     # max_steps before any validation: best.pt all the same
     def stop_best():
