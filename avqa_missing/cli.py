@@ -15,13 +15,14 @@ from .runs import TrainConfig
 from .runtime import DistributedTrainingError, finish_distributed
 from .train import train as run_training
 from .extract import extract_cli
-from .reproduction import (PRESETS, merge_settings, preset_config, report as run_report, run_demo,
+from .model import PRESETS, TRAIN_PRESETS, preset_settings
+from .reproduction import (FIXES, SCALES, merge_settings, scale_config, report as run_report, run_demo,
                                       write_demo, write_report)
 from .evaluate import SCENARIOS, evaluate_run, format_table
 
 # %% auto 0
-__all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'json_object', 'model_from_args', 'train', 'evaluate',
-           'extract', 'demo', 'report', 'main']
+__all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'json_object', 'model_from_args', 'train_from_args', 'train',
+           'evaluate', 'extract', 'demo', 'report', 'main']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -71,14 +72,20 @@ def json_object(text: str | None, flag: str) -> dict:
     if not isinstance(value, dict): raise ValueError(f'{flag} must be a JSON object, got {text!r}')
     return value
 
-def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int, n_steps: int,
-                    model_json: str | None) -> dict:
-    "ModelConfig fields from the command line (`model_json` last, so it can override the rest)."
+def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int | None, n_steps: int | None,
+                    model_json: str | None, preset: str = 'ours') -> dict:
+    """ModelConfig fields from the command line: the preset's, then the flags given, then `model_json` (last, so
+    it can override the rest)."""
     if d_model is not None and d_model < 1: raise ValueError(f'--d_model must be >= 1, got {d_model}')
-    m = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps,
-             backbone_settings=dict(d_model=d_model, word_dim=d_model) if d_model else {})
-    extra = json_object(model_json, '--model_json')
-    return merge_settings(m, extra)
+    if preset not in PRESETS: raise ValueError(f'--preset must be one of {PRESETS}, got {preset!r}')
+    flags = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps)
+    m = {**preset_settings(preset), **{k: v for k, v in flags.items() if v is not None},
+         'backbone_settings': dict(d_model=d_model, word_dim=d_model) if d_model else {}}
+    return merge_settings(m, json_object(model_json, '--model_json'))
+
+def train_from_args(preset: str, **given) -> dict:
+    "TrainConfig fields of the preset (TRAIN_PRESETS) with the flags that were given (not None) on top."
+    return {**TRAIN_PRESETS[preset], **{k: v for k, v in given.items() if v is not None}}
 
 # %% ../nbs/11_cli.ipynb 10
 @call_parse
@@ -87,14 +94,16 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           out: Param('run directory (resumed if it holds last.pt)', str, required=True) = None,
           backbone: Param('backbone name (backbones.BACKBONES)', str) = 'avst',
           method: Param('baseline: the backbone alone; ours: + RMM + AVR', str, choices=['baseline', 'ours']) = 'ours',
-          epochs: Param('epochs', int) = 30,
-          batch_size: Param('batch size', int) = 64,
-          lr: Param('learning rate (Adam)', float) = 1e-4,
-          lr_step: Param('epochs between x0.1 learning-rate steps', int) = 10,
+          preset: Param("the method as written (paper), as the authors' code runs it (authors), or ours; flags "
+                        "given override it", str, choices=list(PRESETS)) = 'ours',
+          epochs: Param('epochs (default: the preset, else 30)', int) = None,
+          batch_size: Param('batch size (default: the preset, else 64)', int) = None,
+          lr: Param('learning rate, Adam (default: the preset, else 1e-4)', float) = None,
+          lr_step: Param('epochs between x0.1 learning-rate steps (default: the preset, else 10)', int) = None,
           seed: Param('random seed', int) = 0,
           d_model: Param('backbone width (default: the paper size, 512)', int) = None,
-          n_slots: Param('RMM slots L', int) = 75,
-          n_steps: Param('AVR diffusion steps T', int) = 10,
+          n_slots: Param('RMM slots L (default 75)', int) = None,
+          n_steps: Param('AVR diffusion steps T (default 10)', int) = None,
           device: Param('auto, cpu, cuda, cuda:1, ...', str) = 'auto',
           amp: Param('auto, bf16, fp16, none', str) = 'auto',
           num_workers: Param('DataLoader workers', int) = 0,
@@ -113,9 +122,9 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
     "Train a model on a benchmark directory; writes the run directory. Under torchrun: DDP, --batch_size is global."
-    model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json)
-    cfg = TrainConfig(data=data, out=out, model=model, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step,
-                      seed=seed, device=device, amp=amp, num_workers=num_workers, max_steps=max_steps,
+    model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json, preset)
+    sched = train_from_args(preset, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step)
+    cfg = TrainConfig(data=data, out=out, model=model, **sched, seed=seed, device=device, amp=amp, num_workers=num_workers, max_steps=max_steps,
                       progress=not quiet, init=init, init_partial=init_partial, ckpt_every=ckpt_every,
                       skip_nonfinite=skip_nonfinite, deterministic=deterministic, compile=compile,
                       channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
@@ -183,8 +192,12 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            data: Param('benchmark directory, e.g. converted MUSIC-AVQA features (default: synthesize one per seed)',
                        str) = None,
            seeds: Param('comma-separated seeds', str) = '0,1,2',
-           preset: Param('demo: the embedded benchmark sizes; paper: d=512, L=75, T=10, 30 epochs', str,
-                         choices=list(PRESETS)) = 'demo',
+           scale: Param('demo: the embedded benchmark sizes; paper: d=512, L=75, T=10, 30 epochs', str,
+                        choices=list(SCALES)) = 'demo',
+           preset: Param("the method in every ours row: paper (as written), authors (as their code runs), ours", str,
+                         choices=list(PRESETS)) = 'ours',
+           presets: Param('comma-separated presets run side by side (empty: none)', str) = ','.join(PRESETS),
+           fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}", str) = '',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
            videos: Param('videos per synthetic benchmark', int) = 1500,
            device: Param('auto, cpu, cuda, ...', str) = 'auto',
@@ -196,11 +209,13 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
     try: seed_list = [int(s) for s in seeds.split(',')]
     except ValueError:
         raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
-    rc = preset_config(preset, **{**dict(out=out, data=data, seeds=seed_list, videos=videos,
-                                         device=device, progress=not quiet), **extra})
+    names = lambda s: tuple(x.strip() for x in s.split(',') if x.strip())
+    rc = scale_config(scale, **{**dict(out=out, data=data, seeds=seed_list, videos=videos, device=device,
+                                       preset=preset, presets=names(presets), fixes=names(fixes),
+                                       progress=not quiet), **extra})
     keep = {b.strip() for b in backbones.split(',')} | {'avst'}
     if unknown := sorted(keep - set(rc.models)):
-        raise ValueError(f'unknown backbone(s) {unknown}; the preset has {sorted(rc.models)}')
+        raise ValueError(f'unknown backbone(s) {unknown}; the scale has {sorted(rc.models)}')
     rc.models = {k: v for k, v in rc.models.items() if k in keep}
     print(write_report(run_report(rc), out).read_text())
 

@@ -17,11 +17,13 @@ from .rmm import RMMConfig, RMMGenerator, rmmr_loss
 from .avr import AVRConfig, AVRDiffusion, make_generator
 
 # %% auto 0
-__all__ = ['METHODS', 'FILLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'ModelConfig', 'MissingAVQA', 'build_model']
+__all__ = ['METHODS', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS', 'ModelConfig',
+           'RecallGate', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
 
 # %% ../nbs/05_model.ipynb 7
 METHODS = ('baseline', 'ours')
 FILLS = ('zeros', 'zero_input', 'mean')
+VISUAL_RECALLS = ('map', 'pooled')     # what RMM recalls of a missing visual map (see "Beyond the paper")
 RMM_DEFAULTS = dict(similarity='cosine', tau=0.1, tau_joint=0.01, loss_norm='element')  # see "RMM addressing" below
 # set by the model, not by the settings
 _OWNED = dict(rmm_settings=('n_slots', 'audio_dim', 'visual_shape', 'text_dim'),
@@ -62,6 +64,11 @@ class ModelConfig:
     detach_rmmr_target: bool = False       # True: L_rmmr does not train the backbone's audio projection
     # training: share of samples that lose audio or visual (half each) to `missing_fill` (Table 3 baseline)
     modality_dropout: float = 0.0
+    # beyond the paper (see "Beyond the paper"): a learned gate g mixes g * recall + (1 - g) * missing_fill
+    recall_gate: bool = False
+    rmm_recalls: tuple = ('audio', 'visual')   # the missing modalities RMM stands in for; the others: missing_fill
+    lambda_recon: float = 0.0              # authors' code: MSE of the enhanced pairs to the real pair (not in Eq. 8)
+    visual_recall: str = 'map'             # 'map': Eq. (2)'s map (paper) | 'pooled': its grid mean, everywhere
 
     def __post_init__(self): _validate(self)
 
@@ -74,6 +81,13 @@ def _validate(self: ModelConfig):
     if self.method not in METHODS: raise ValueError(f'method must be one of {METHODS}, got {self.method!r}')
     if self.missing_fill not in FILLS:
         raise ValueError(f'missing_fill must be one of {FILLS}, got {self.missing_fill!r}')
+    self.rmm_recalls = tuple(self.rmm_recalls)                   # JSON gives a list
+    if not set(self.rmm_recalls) <= {'audio', 'visual'}:
+        raise ValueError(f"rmm_recalls must name 'audio' and/or 'visual', got {self.rmm_recalls}")
+    if self.visual_recall not in VISUAL_RECALLS:
+        raise ValueError(f'visual_recall must be one of {VISUAL_RECALLS}, got {self.visual_recall!r}')
+    if self.recall_gate and not (self.method == 'ours' and self.use_rmm):
+        raise ValueError("recall_gate gates RMM's recall: it needs method='ours' with use_rmm=True")
     if not 0 <= self.modality_dropout < 1:
         raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
     sizes = dict(n_slots=self.n_slots, n_steps=self.n_steps, vocab_size=self.vocab_size, n_answers=self.n_answers,
@@ -87,7 +101,8 @@ def _validate(self: ModelConfig):
     RMMConfig(**self.rmm_settings)                               # bad values fail now
     avr = AVRConfig(n_steps=self.n_steps, **self.avr_settings)
     pinned = [f.name for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']]
-    self.avr_settings = {k: getattr(avr, k) for k in pinned}                # every AVR value, written out
+    keep_none = self.avr_settings.get('hidden', 0) is None                   # hidden=None: C, set by the model
+    self.avr_settings = {k: None if k == 'hidden' and keep_none else getattr(avr, k) for k in pinned}
 
 # %% ../nbs/05_model.ipynb 16
 AUX_NAMES = {'L_s': 'match'}   # backbone aux loss -> key in `losses` (AVST's audio-visual match loss, Eq. 3 of 003)
@@ -103,6 +118,21 @@ def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
     return make_backbone(cfg.backbone, variant=variant, **{**s, **sizes})
 
 # %% ../nbs/05_model.ipynb 18
+class RecallGate(nn.Module):
+    """g = sigmoid(w [mean of the present features ; f^t] + b), one per sample and missing kind; starts at 0.5
+    (zero weights)."""
+    def __init__(self, audio_dim: int, visual_channels: int, text_dim: int):
+        super().__init__()
+        self.audio = nn.Linear(visual_channels + text_dim, 1)   # trust in a recalled audio, seen from the visual
+        self.visual = nn.Linear(audio_dim + text_dim, 1)        # trust in a recalled visual map, seen from the audio
+        for lin in (self.audio, self.visual): nn.init.zeros_(lin.weight); nn.init.zeros_(lin.bias)
+
+    def forward(self, kind: str, present: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
+        "g (B, 1) for recalling `kind` from `present` (B, T, d) or (B, T, C, H, W) and the question (B, d_t)."
+        p = present.flatten(2, -1) if present.dim() == 3 else present.flatten(3).mean(-1)   # (B, T, d or C)
+        return torch.sigmoid(getattr(self, kind)(torch.cat([p.mean(1), f_t], -1)))         # (B, 1)
+
+# %% ../nbs/05_model.ipynb 19
 class MissingAVQA(nn.Module):
     """Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with
     missing modalities."""
@@ -115,7 +145,7 @@ class MissingAVQA(nn.Module):
         shapes = bb.feature_shapes(*cfg.visual_shape[1:])
         # per segment: (d,), (C, H, W)
         self.audio_feat, self.visual_feat = tuple(shapes['audio']), tuple(shapes['visual'])
-        self.rmm = self.avr = None
+        self.rmm = self.avr = self.gate = None
         # raw-input means, set by `set_feature_means`; not saved (non-persistent), so checkpoints stay interchangeable
         if cfg.missing_fill == 'mean':
             self.register_buffer('audio_mean', torch.zeros(cfg.audio_dim), persistent=False)          # (audio_dim,)
@@ -129,6 +159,7 @@ class MissingAVQA(nn.Module):
         if cfg.use_rmm:
             self.rmm = RMMGenerator(RMMConfig(n_slots=cfg.n_slots, audio_dim=d, visual_shape=(C, H, W),
                                               text_dim=bb.cfg.d_model, **cfg.rmm_settings))
+        if cfg.recall_gate: self.gate = RecallGate(d, C, bb.cfg.d_model)
         if cfg.use_avr:
             self.avr = AVRDiffusion(AVRConfig(audio_dim=d, visual_channels=C, n_steps=cfg.n_steps, **cfg.avr_settings))
 
@@ -136,7 +167,7 @@ def build_model(cfg) -> MissingAVQA:
     "The model of a `ModelConfig` (or of a dict of its fields, e.g. read from a run's config.json)."
     return MissingAVQA(cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg))
 
-# %% ../nbs/05_model.ipynb 25
+# %% ../nbs/05_model.ipynb 26
 @patch
 def missing_masks(self: MissingAVQA, batch: dict):
     "Boolean masks (B,) of the samples missing audio and visual: an absent key, or `{m}_present` False."
@@ -159,7 +190,7 @@ def missing_masks(self: MissingAVQA, batch: dict):
                          'at least one')
     return tuple(masks)
 
-# %% ../nbs/05_model.ipynb 28
+# %% ../nbs/05_model.ipynb 29
 @patch
 def _encode_present(self: MissingAVQA, batch: dict, kind: str, miss: torch.Tensor, T: int, like: torch.Tensor):
     """Modality features (B, T, *feat) of the rows where `kind` is present, zeros elsewhere; None if the
@@ -186,7 +217,7 @@ def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) 
         return self.backbone.encode_modalities(*pair)[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
-# %% ../nbs/05_model.ipynb 31
+# %% ../nbs/05_model.ipynb 32
 @patch
 def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 'given') -> MissingAVQA:
     """Mean raw audio (audio_dim,) and visual map (C, H, W) that `missing_fill='mean'` puts in place of a
@@ -202,21 +233,37 @@ def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 
     self.feature_means_from = str(source)
     return self
 
-# %% ../nbs/05_model.ipynb 34
+# %% ../nbs/05_model.ipynb 35
+@patch
+def pseudo(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tensor, recalled=None) -> torch.Tensor:
+    """The stand-in for a missing `kind` (B, T, *feat) from the `present` features and the question: RMM's recall
+    (Eq. 2), or `missing_fill` without RMM; then `visual_recall` and `recall_gate`."""
+    B, T = present.shape[:2]
+    if self.rmm is None or kind not in self.cfg.rmm_recalls: return self._stand_in(kind, B, T, present)
+    r = recalled if recalled is not None else self.recall(kind, present, f_t)
+    if self.gate is None: return r
+    g = self.gate(kind, present, f_t).view(B, *[1] * (r.dim() - 1))              # (B, 1, ..., 1)
+    return g * r + (1 - g) * self._stand_in(kind, B, T, r)
+
+@patch
+def recall(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
+    "RMM's f^{a_p} from the visual, or f^{v_p} from the audio (Eq. 2); under visual_recall='pooled' its grid mean."
+    if kind == 'audio': return self.rmm.recall_audio(present, f_t)                # (B, T, d)
+    f_vp = self.rmm.recall_visual(present, f_t)                                    # (B, T, C, H, W)
+    if self.cfg.visual_recall == 'pooled': f_vp = f_vp.mean((-2, -1), keepdim=True).expand_as(f_vp)
+    return f_vp
+
+# %% ../nbs/05_model.ipynb 36
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     """Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of
     those samples."""
     ra, rv = audio_missing.nonzero().flatten(), visual_missing.nonzero().flatten()    # samples missing audio / visual
     if f_a is not None and len(ra):
-        new = self.rmm.recall_audio(f_v[ra], f_t[ra]) if self.rmm is not None \
-            else self._stand_in('audio', len(ra), f_a.shape[1], f_a)
         # f^{a_p} (Eq. 2) in the missing rows
-        f_a = f_a.index_put((ra,), new.to(f_a.dtype))
+        f_a = f_a.index_put((ra,), self.pseudo('audio', f_v[ra], f_t[ra]).to(f_a.dtype))
     if f_v is not None and len(rv):
-        new = self.rmm.recall_visual(f_a[rv], f_t[rv]) if self.rmm is not None \
-            else self._stand_in('visual', len(rv), f_v.shape[1], f_v)
-        f_v = f_v.index_put((rv,), new.to(f_v.dtype))                                    # f^{v_p}
+        f_v = f_v.index_put((rv,), self.pseudo('visual', f_a[rv], f_t[rv]).to(f_v.dtype))   # f^{v_p}
     rows = (audio_missing | visual_missing).nonzero().flatten()
     if self.avr is not None and len(rows):
         # Fig. 4b
@@ -228,7 +275,7 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
         f_a, f_v = f_a.index_put((rows,), a_hat.to(f_a.dtype)), f_v.index_put((rows,), v_hat.to(f_v.dtype))
     return f_a, f_v
 
-# %% ../nbs/05_model.ipynb 36
+# %% ../nbs/05_model.ipynb 38
 @patch
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     "Logits (B, n_answers) for a complete, audio-missing (no 'audio' key), visual-missing or mixed (`*_present`) batch."
@@ -240,7 +287,7 @@ def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
     return self.backbone.answer(f_a, f_v, q)[0]
 
-# %% ../nbs/05_model.ipynb 48
+# %% ../nbs/05_model.ipynb 50
 @patch
 def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None) -> dict:
     """Eq. (8)'s missing-modality terms on real features: 'rmmr' (Eqs. 3-4), 'qa_audio_missing',
@@ -249,15 +296,19 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
     g = make_generator(generator, f_a.device)
     if self.rmm is not None:
         # f^{a_p}, f^{v_p} (Eq. 2)
-        f_ap, f_vp = self.rmm.recall_audio(f_v, q.f_t), self.rmm.recall_visual(f_a, q.f_t)
+        f_ap, f_vp = self.recall('audio', f_v, q.f_t), self.recall('visual', f_a, q.f_t)
         out['rmmr'] = rmmr_loss(f_a.detach() if cfg.detach_rmmr_target else f_a, f_ap, f_v, f_vp,
                                 self.rmm.cfg.loss_norm)
-    else: f_ap, f_vp = self._stand_in('audio', B, f_a.shape[1], f_a), self._stand_in('visual', B, f_v.shape[1], f_v)
+        # the gate, if any, learns from the answer terms only
+        f_ap, f_vp = self.pseudo('audio', f_v, q.f_t, f_ap), self.pseudo('visual', f_a, q.f_t, f_vp)
+    else: f_ap, f_vp = self.pseudo('audio', f_v, q.f_t), self.pseudo('visual', f_a, q.f_t)
     # (2B, ...): [:B] audio missing, [B:] visual missing
     a_in, v_in = torch.cat([f_ap, f_a]), torch.cat([f_v, f_vp])
     if self.avr is not None:
         # (f^ap_hat, f^v_hat) | (f^a_hat, f^vp_hat), Fig. 4b
         a_hat, v_hat = self.avr.enhance(a_in, v_in, generator=g)
+        if cfg.lambda_recon:                                             # authors' code: both parts, both cases
+            out['recon'] = sum(F.mse_loss(x, torch.cat([r, r])) for x, r in ((a_hat, f_a), (v_hat, f_v)))
         if not cfg.enhance_present: a_hat, v_hat = torch.cat([a_hat[:B], f_a]), torch.cat([f_v, v_hat[B:]])
         out['ave'] = self.avr.ave_loss(f_a, f_v, generator=g)            # Eq. (7) on the real pair, Fig. 4a
     else: a_hat, v_hat = a_in, v_in
@@ -266,7 +317,7 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
     out['qa_audio_missing'], out['qa_visual_missing'] = ce[:B].mean(), ce[B:].mean()
     return out
 
-# %% ../nbs/05_model.ipynb 50
+# %% ../nbs/05_model.ipynb 52
 @patch
 def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tuple:
     """Modality dropout: masks (B,) of the samples that lose audio / visual, each with probability
@@ -275,7 +326,7 @@ def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tu
     p = self.cfg.modality_dropout
     return u < p / 2, (u >= p / 2) & (u < p)
 
-# %% ../nbs/05_model.ipynb 52
+# %% ../nbs/05_model.ipynb 54
 @patch
 def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
@@ -301,9 +352,10 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         out.update(self.missing_losses(f_a, f_v, q, batch['answer'], generator))
         total = total + out['qa_audio_missing'] + out['qa_visual_missing']                  # L_avqa
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
+        total = total + cfg.lambda_recon * out.get('recon', 0.)                                  # beyond Eq. (8)
     return {'total': total, **out}
 
-# %% ../nbs/05_model.ipynb 60
+# %% ../nbs/05_model.ipynb 62
 @patch
 def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     """Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts;
@@ -313,3 +365,33 @@ def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     if self.rmm is not None: self.rmm.cfg.check_finite = on
     if self.avr is not None: self.avr.cfg.check_inputs = on
     return self
+
+# %% ../nbs/05_model.ipynb 80
+PRESETS = ('paper', 'authors', 'ours')
+_PRESET_SETTINGS = {
+    'paper': dict(rmm_settings=dict(similarity='dot_sqrt', tau=1.0, tau_joint=1.0, loss_norm='sample'),
+                  avr_settings=dict(fusion='concat', latent_norm=False, prediction='eps', schedule='linear',
+                                    start='features', output='decode', ave_through_proj=True)),
+    'authors': dict(rmm_settings=dict(similarity='cosine', tau=1.0, tau_joint=1.0, loss_norm='element'),
+                    avr_settings=dict(fusion='project', latent_norm=False, prediction='v', schedule='sigmoid',
+                                      start='features', clip_x0=1.0, unit_range=True, output='decode',
+                                      ave_through_proj=True, hidden=None),     # None: C channels, as their kr
+                    enhance_present=False, lambda_recon=1.0),
+    'ours': {}}
+# TrainConfig fields each preset implies (sizes of the run stay the caller's)
+TRAIN_PRESETS = {'paper': dict(lr=1e-4, batch_size=4),
+                 'authors': dict(lr=1e-4, batch_size=4, epochs=50, lr_step=20),
+                 'ours': {}}
+
+# %% ../nbs/05_model.ipynb 81
+def preset_settings(name: str, **over) -> dict:
+    """ModelConfig fields of preset `name` (PRESETS) with `over` (sizes, backbone, ...) on top, dicts merged one level
+    down: a partial dict, as `TrainConfig.model` takes it (the data fill in its sizes)."""
+    if name not in PRESETS: raise ValueError(f'unknown preset {name!r}; choose from {PRESETS}')
+    s = {k: dict(v) if isinstance(v, dict) else v for k, v in _PRESET_SETTINGS[name].items()}
+    for k, v in over.items(): s[k] = {**s[k], **v} if isinstance(v, dict) and k in s else v
+    return s
+
+def model_preset(name: str, **over) -> ModelConfig:
+    "The complete `ModelConfig` of preset `name` with `over` on top."
+    return ModelConfig(**preset_settings(name, **over))

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .model import ModelConfig
+from .model import PRESETS, ModelConfig, preset_settings
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
 from .runs import TrainConfig, load_run, make_model, open_store, split_questions
 from .train import train
@@ -19,12 +19,13 @@ from .evaluate import (TABLE_KEYS, evaluate, evaluate_run, format_table, missing
                                    write_json)
 
 # %% auto 0
-__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'PRESETS', 'T3_ROWS', 'SC_LABEL', 'DEMO_VARIANTS',
-           'DEMO_ABLATIONS', 'ReportConfig', 'ours_sizes', 'report_plan', 'run_dir', 'feature_means',
-           'mean_imputation_model', 'result_settings', 'report_seed', 'report', 'preset_config', 'seed_values', 'pm',
-           'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5',
-           'report_markdown', 'write_report', 'paired', 'paired_table', 'scalars', 'merge_settings', 'demo_runs',
-           'run_demo', 'write_demo', 'demo_study', 'gap_recovered']
+__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL', 'BASELINE_ROWS',
+           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'ReportConfig', 'ours_sizes', 'preset_model', 'preset_row', 'report_plan',
+           'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings', 'report_seed', 'report',
+           'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4',
+           'sweep_table', 'plot_fig5', 'paired', 'paired_table', 'paired_interval', 'best_baseline',
+           'versus_best_table', 'preset_rows', 'report_markdown', 'write_report', 'scalars', 'merge_settings',
+           'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered']
 
 # %% ../nbs/09_reproduction.ipynb 7
 AVR_SMALL = dict(hidden=16, width=16)
@@ -33,6 +34,9 @@ AVST_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=6
 TSPM_MODEL = dict(backbone='tspm', backbone_settings=dict(d_model=64, word_dim=64, heads=4, top_k=5, n_tokens=14),
                   n_slots=25, n_steps=5, avr_settings=AVR_SMALL)     # as 08_tspm measured it
 SCENARIOS3 = ('complete', 'audio-missing', 'visual-missing')
+# beyond the paper: options for the video-missing case (05_model, "Beyond the paper"), each a named row
+FIXES = {'audio_recall_only': dict(rmm_recalls=('audio',)), 'pooled_visual_recall': dict(visual_recall='pooled'),
+         'recall_gate': dict(recall_gate=True)}     # name -> ModelConfig fields over ours; row 'AVST+Ours, <name>'
 
 @dataclass
 class ReportConfig:
@@ -52,11 +56,18 @@ class ReportConfig:
     slots: tuple = (25, 50, 75, 100)    # Table 5
     steps: tuple = (5, 10, 20)          # Table 6
     modality_dropout: float = 2 / 3     # Table 3 baseline
+    preset: str = 'ours'                # the method preset of every ours row (model.PRESETS)
+    presets: tuple = PRESETS            # presets run side by side (one more run each besides `preset`)
+    fixes: tuple = ()                   # names in FIXES: the video-missing options, one run each
     ratios: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)   # Fig. 5
     device: str = 'auto'
     progress: bool = False
     def __post_init__(self):
         self.seeds, self.slots, self.steps, self.ratios = map(tuple, (self.seeds, self.slots, self.steps, self.ratios))
+        self.presets, self.fixes = tuple(self.presets), tuple(self.fixes)
+        if bad := [p for p in (self.preset, *self.presets) if p not in PRESETS]:
+            raise ValueError(f'unknown preset(s) {bad}; choose from {PRESETS}')
+        if bad := [f for f in self.fixes if f not in FIXES]: raise ValueError(f'unknown fix(es) {bad}; choose from {list(FIXES)}')
         if not self.seeds: raise ValueError('seeds must name at least one seed')
         if 'avst' not in self.models: raise ValueError("models needs an 'avst' entry: Tables 3-6 are on AVST")
         if not 0 <= self.modality_dropout < 1:
@@ -68,6 +79,18 @@ def ours_sizes(model: dict) -> dict:
     ModelConfig's defaults."""
     return {k: model.get(k, getattr(ModelConfig, k)) for k in ('n_slots', 'n_steps')}
 
+def preset_model(model: dict, preset: str) -> dict:
+    """ModelConfig fields of `preset` at the sizes of `model`; `hidden` (ours' latent width) is dropped for the
+    paper's and the authors' fusions, which fix their own."""
+    if preset != 'ours' and 'avr_settings' in model:
+        model = {**model, 'avr_settings': {k: v for k, v in model['avr_settings'].items() if k != 'hidden'}}
+    return preset_settings(preset, **{**model, 'method': 'ours'})
+
+def preset_row(rc, preset: str) -> str:
+    "The row name of `preset`'s AVST run: 'AVST+Ours' for the report's own preset."
+    own = rc.get('preset', 'ours') if isinstance(rc, dict) else rc.preset       # results written before presets
+    return 'AVST+Ours' if preset == own else f'AVST+Ours, {preset} preset'
+
 def report_plan(rc: ReportConfig) -> dict:
     """{row name: dict(model=ModelConfig fields, init=row name of the backbone run or None)} for every run
     `report` trains."""
@@ -75,7 +98,7 @@ def report_plan(rc: ReportConfig) -> dict:
     for key, model in rc.models.items():
         B = key.upper()
         plan[B] = dict(model={**model, 'method': 'baseline'}, init=None)
-        plan[f'{B}+Ours'] = dict(model={**model, 'method': 'ours'}, init=B)
+        plan[f'{B}+Ours'] = dict(model=preset_model(model, rc.preset), init=B)
     ours = lambda **over: dict(model={**plan['AVST+Ours']['model'], **over}, init='AVST')
     plan.update({'AVST+RMM': ours(use_avr=False), 'AVST+AVR': ours(use_rmm=False),
                  'AVST, zero-filled pairs': ours(use_rmm=False, use_avr=False),
@@ -83,6 +106,8 @@ def report_plan(rc: ReportConfig) -> dict:
     base = ours_sizes(rc.models['avst'])
     plan.update({f'AVST+Ours, L={L}': ours(n_slots=L) for L in rc.slots if L != base['n_slots']})
     plan.update({f'AVST+Ours, T={T}': ours(n_steps=T) for T in rc.steps if T != base['n_steps']})
+    plan.update({preset_row(rc, p): dict(model=preset_model(rc.models['avst'], p), init='AVST') for p in rc.presets})
+    plan.update({f'AVST+Ours, {name}': ours(**FIXES[name]) for name in rc.fixes})
     return plan
 
 def run_dir(name: str) -> str:
@@ -176,15 +201,15 @@ def report(rc: ReportConfig) -> dict:
     return res
 
 # %% ../nbs/09_reproduction.ipynb 26
-PRESETS = {'demo': {},
-           'paper':
-               dict(models=dict(avst=dict(backbone='avst'), tspm=dict(backbone='tspm')), epochs=30, lr=1e-4, lr_step=10,
-                         finetune_epochs=10, finetune_lr=1e-4)}   # ModelConfig defaults: the paper's sizes
+SCALES = {'demo': {},
+          'paper':
+              dict(models=dict(avst=dict(backbone='avst'), tspm=dict(backbone='tspm')), epochs=30, lr=1e-4, lr_step=10,
+                   finetune_epochs=10, finetune_lr=1e-4)}   # ModelConfig defaults: the paper's sizes
 
-def preset_config(preset: str = 'demo', **kw) -> ReportConfig:
-    "A `ReportConfig` of a named preset, with `kw` on top."
-    if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose from {sorted(PRESETS)}')
-    return ReportConfig(**{**PRESETS[preset], **kw})
+def scale_config(scale: str = 'demo', **kw) -> ReportConfig:
+    "A `ReportConfig` at a named scale (sizes and schedule: SCALES), with `kw` on top."
+    if scale not in SCALES: raise ValueError(f'unknown scale {scale!r}; choose from {sorted(SCALES)}')
+    return ReportConfig(**{**SCALES[scale], **kw})
 
 # %% ../nbs/09_reproduction.ipynb 29
 def seed_values(res: dict, row: str, scenario: str, key: str = 'All Avg') -> np.ndarray:
@@ -262,6 +287,57 @@ def plot_fig5(res: dict, rows=('AVST', 'AVST+Ours'), key: str = 'All Avg'):
     return fig
 
 # %% ../nbs/09_reproduction.ipynb 40
+def paired(res: dict, row: str, versus: str = 'AVST+Ours', scenario: str = 'audio-missing',
+           key: str = 'All Avg') -> np.ndarray:
+    "Per seed, `versus` minus `row` (points of `key` under `scenario`)."
+    return seed_values(res, versus, scenario, key) - seed_values(res, row, scenario, key)
+
+def paired_table(res: dict, rows: dict, versus: str = 'AVST+Ours', scenarios=SCENARIOS3) -> str:
+    """Markdown: for each row, `versus` minus the row (mean ± sd over seeds) and the seeds where `versus` is
+    ahead, per scenario."""
+    head = [f'| {versus} minus | ' + ' | '.join(SC_LABEL.get(s, s) for s in scenarios) + ' |',
+            '|---' * (len(scenarios) + 1) + '|']
+    cell = lambda d: f'{pm(d)} ({int((d > 0).sum())}/{len(d)})'
+    return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(paired(res, r, versus, s)) for s in scenarios) + ' |'
+                             for r, label in rows.items() if r != versus and has_rows(res, r, versus)])
+
+# %% ../nbs/09_reproduction.ipynb 43
+BASELINE_ROWS = ('AVST', 'AVST, mean imputation', 'AVST, modality dropout', 'AVST, zero-filled pairs')
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)   # t_{0.975, df}, df = 1..10
+
+def paired_interval(d) -> tuple:
+    "(mean, low, high) of per-seed differences `d`: a 95% Student-t interval over seeds (NaN bounds for one seed)."
+    d = np.asarray(d, dtype=float); n = len(d)
+    if n < 2: return float(d.mean()), float('nan'), float('nan')
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    half = t * d.std(ddof=1) / np.sqrt(n)
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+# %% ../nbs/09_reproduction.ipynb 45
+def best_baseline(res: dict, scenario: str, rows=BASELINE_ROWS) -> str:
+    "The baseline row with the highest mean All Avg over seeds under `scenario`."
+    have = has_rows(res, *rows)
+    return max(have, key=lambda r: np.mean(seed_values(res, r, scenario)))
+
+def versus_best_table(res: dict, rows: dict, scenarios=SCENARIOS3) -> str:
+    """Markdown: each row minus the best baseline of each scenario, per seed: mean [95% interval] (seeds
+    ahead)."""
+    best = {s: best_baseline(res, s) for s in scenarios}
+    head = ['| minus the best baseline | ' + ' | '.join(f'{SC_LABEL[s]} ({best[s]})' for s in scenarios) + ' |',
+            '|---' * (len(scenarios) + 1) + '|']
+    def cell(r, s):
+        d = paired(res, best[s], r, s); m, lo, hi = paired_interval(d)
+        return f'{m:+.2f} [{lo:+.2f}, {hi:+.2f}] ({int((d > 0).sum())}/{len(d)})'
+    return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(r, s) for s in scenarios) + ' |'
+                             for r, label in rows.items() if has_rows(res, r)])
+
+def preset_rows(res: dict) -> dict:
+    "{row: label} of the presets and fixes a results dict holds, in PRESETS order, then FIXES."
+    rc = res['config']
+    rows = {preset_row(rc, p): f'{p} preset' for p in PRESETS if p in rc.get('presets', ()) or p == rc.get('preset')}
+    return {**rows, **{f'AVST+Ours, {f}': f for f in rc.get('fixes', ())}}
+
+# %% ../nbs/09_reproduction.ipynb 48
 def report_markdown(res: dict) -> str:
     "All the tables of a results dict, as one Markdown document."
     rc, n = res['config'], len(res['seeds'])
@@ -277,6 +353,10 @@ def report_markdown(res: dict) -> str:
              '## Table 5: RMM slots L', sweep_table(res, 'L', rc['slots'], 'AVST'),
              '## Table 6: diffusion steps T', sweep_table(res, 'T', rc['steps'], 'AVST+RMM'),
              '## Fig. 5: missing ratio', '![Fig. 5](fig5.png)']
+    if len(extra := preset_rows(res)) > 1 or rc.get('fixes'):
+        parts[-2:-2] = ['## The method three ways, and the video-missing options (All Avg)', summary_table(res, extra),
+                        '### Paired by seed, minus the best baseline: mean [95% interval] (seeds ahead)',
+                        versus_best_table(res, extra)]
     return '\n\n'.join(parts) + '\n'
 
 def write_report(res: dict, out) -> Path:
@@ -287,22 +367,7 @@ def write_report(res: dict, out) -> Path:
     (out/'report.md').write_text(report_markdown(res))
     return out/'report.md'
 
-# %% ../nbs/09_reproduction.ipynb 43
-def paired(res: dict, row: str, versus: str = 'AVST+Ours', scenario: str = 'audio-missing',
-           key: str = 'All Avg') -> np.ndarray:
-    "Per seed, `versus` minus `row` (points of `key` under `scenario`)."
-    return seed_values(res, versus, scenario, key) - seed_values(res, row, scenario, key)
-
-def paired_table(res: dict, rows: dict, versus: str = 'AVST+Ours', scenarios=SCENARIOS3) -> str:
-    """Markdown: for each row, `versus` minus the row (mean ± sd over seeds) and the seeds where `versus` is
-    ahead, per scenario."""
-    head = [f'| {versus} minus | ' + ' | '.join(SC_LABEL.get(s, s) for s in scenarios) + ' |',
-            '|---' * (len(scenarios) + 1) + '|']
-    cell = lambda d: f'{pm(d)} ({int((d > 0).sum())}/{len(d)})'
-    return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(paired(res, r, versus, s)) for s in scenarios) + ' |'
-                             for r, label in rows.items() if r != versus and has_rows(res, r, versus)])
-
-# %% ../nbs/09_reproduction.ipynb 46
+# %% ../nbs/09_reproduction.ipynb 51
 def scalars(table: dict) -> dict:
     "The plain-data entries of an `evaluate_run` result (accuracies, counts, labels), for JSON."
     return {k: v for k, v in table.items() if isinstance(v, (int, float, str))}
@@ -343,7 +408,7 @@ def write_demo(rows: dict, out) -> tuple[Path, Path]:
     ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
     return js, Path(out, 'comparison.png')
 
-# %% ../nbs/09_reproduction.ipynb 49
+# %% ../nbs/09_reproduction.ipynb 54
 DEMO_ABLATIONS = {'AVST+RMM': ('avst-rmm', dict(use_avr=False)), 'AVST+AVR': ('avst-avr', dict(use_rmm=False)),
                   'AVST, zero-filled pairs': ('avst-zero-pairs', dict(use_rmm=False, use_avr=False)),
                   'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
@@ -362,7 +427,7 @@ def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, 
         res['seeds'][str(s)] = dict(rows=rows)
     return res
 
-# %% ../nbs/09_reproduction.ipynb 51
+# %% ../nbs/09_reproduction.ipynb 56
 def gap_recovered(res: dict, row: str, scenario: str, base: str = 'AVST') -> np.ndarray:
     """Per seed, the fraction of `base`'s complete-to-`scenario` drop that `row` wins back: (row - base) /
     (base complete - base)."""
