@@ -248,7 +248,7 @@ def ave_loss(sched: Schedule, eps_theta, f0: torch.Tensor, prediction='eps', wei
     if learned_variance: err = err + vlb_weight * vlb_term(sched, out, var_out, f0, ft, t, prediction)
     return err.mean() if reduction == 'mean' else err.flatten(1).sum(1).mean()
 
-# %% ../nbs/03_avr.ipynb 61
+# %% ../nbs/03_avr.ipynb 63
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.) -> torch.Tensor:
     "Sinusoidal embedding of the step t (Transformer / DDPM): (N,) -> (N, dim)."
     half = dim // 2
@@ -271,7 +271,7 @@ class ResBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x))) + self.t_proj(temb)[:, :, None, None]
         return self.skip(x) + self.conv2(F.silu(self.norm2(h)))  # (N, c_out, H, W)
 
-# %% ../nbs/03_avr.ipynb 63
+# %% ../nbs/03_avr.ipynb 65
 class Denoiser(nn.Module):
     "eps_theta(f_t, t) of Eqs. (6)-(7): a one-level conv U-Net; grids narrower than `min_down` skip the down-sampling."
     def __init__(self, channels: int, width: int = 64, out_channels: int | None = None, groups: int = 8,
@@ -298,7 +298,7 @@ class Denoiser(nn.Module):
         else: m = self.mid(h, temb)                                # tiny grid: no down-sampling
         return self.out(self.dec(torch.cat([h, m], dim=1), temb))  # (N, out_channels, H, W)
 
-# %% ../nbs/03_avr.ipynb 74
+# %% ../nbs/03_avr.ipynb 76
 def _split_inputs(audio: torch.Tensor, visual: torch.Tensor, c: int, C: int):
     "Check shapes: audio (..., c), visual (..., C, H, W) or (..., C) (a 1x1 grid). Returns the leading dims and H, W."
     if audio.dim() < 1 or audio.shape[-1] != c:
@@ -315,7 +315,7 @@ def _check_finite(**tensors):
     for k, x in tensors.items():
         if not torch.isfinite(x).all(): raise ValueError(f'{k} contains NaN or inf')
 
-# %% ../nbs/03_avr.ipynb 77
+# %% ../nbs/03_avr.ipynb 79
 FUSIONS = ('project', 'concat')
 
 @dataclass
@@ -377,7 +377,7 @@ class AVRConfig:
         "The authors' code's choices: v-prediction, sigmoid schedule, T reverse steps from the features."
         return cls(**{'prediction': 'v', 'schedule': 'sigmoid', 'start': 'features', **kw})
 
-# %% ../nbs/03_avr.ipynb 80
+# %% ../nbs/03_avr.ipynb 82
 class AVRFusion(nn.Module):
     """f^{av} from (f^a, f^v) and back (§3.2): broadcast audio over the grid, concatenate, 1x1 conv; 1x1 conv,
     split, pool."""
@@ -410,7 +410,7 @@ class AVRFusion(nn.Module):
         if self.proj_out is not None and self.proj_out.bias is None: state_dict.pop(prefix + 'proj_out.bias', None)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
-# %% ../nbs/03_avr.ipynb 82
+# %% ../nbs/03_avr.ipynb 84
 @patch
 def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bool = True):
     """Project f^{av} (N, hidden, H, W) back and split: audio (..., c) pooled over the grid, visual like the
@@ -426,7 +426,7 @@ def decode(self: AVRFusion, z: torch.Tensor, audio_shape, visual_shape, bias: bo
     audio = F.linear(z.mean(dim=(-2, -1)), w_a.flatten(1), b_a)     # (N, c): grid mean, then the (linear) projection
     return audio.reshape(audio_shape), visual.reshape(visual_shape)  # (..., c), (..., C, H, W)
 
-# %% ../nbs/03_avr.ipynb 87
+# %% ../nbs/03_avr.ipynb 89
 class AVRDiffusion(AVRFusion):
     """AVR diffusion (§3.2, Fig. 4): fuse f^a and f^v into f^{av}, train eps_theta with L_ave (Eq. 7), enhance
     with Eq. (6)."""
@@ -445,7 +445,7 @@ class AVRDiffusion(AVRFusion):
                         cfg.learned_variance,
                         cfg.vlb_weight, t=t, noise=noise, generator=make_generator(generator, z0.device))
 
-# %% ../nbs/03_avr.ipynb 89
+# %% ../nbs/03_avr.ipynb 91
 @patch
 def enhance(self: AVRDiffusion, audio: torch.Tensor, visual: torch.Tensor, generator=None, return_trajectory=False):
     "Fig. 4(b): the reverse process (Eq. 6) on the fused pseudo+real features; returns (audio_hat, visual_hat)."
