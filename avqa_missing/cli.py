@@ -197,7 +197,7 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            preset: Param("the method in every ours row: paper (as written), authors (as their code runs), ours", str,
                          choices=list(PRESETS)) = 'ours',
            presets: Param('comma-separated presets run side by side (empty: none)', str) = ','.join(PRESETS),
-           fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}", str) = '',
+           fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}", str) = 'detached_target',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
            videos: Param('videos per synthetic benchmark', int) = 1500,
            device: Param('auto, cpu, cuda, ...', str) = 'auto',

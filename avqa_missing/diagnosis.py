@@ -166,10 +166,10 @@ def study_variants(fixes=tuple(FIXES), presets=('paper', 'authors')) -> dict:
     return v
 
 # %% ../nbs/09a_video_missing.ipynb 29
-def video_missing_study(out='avqa_video_missing', seeds=(0, 1, 2), variants: Optional[dict] = None, diagnose='AVST+Ours',
-                        progress: bool = False) -> dict:
+def video_missing_study(out='avqa_video_missing', seeds=(0, 1, 2), variants: Optional[dict] = None,
+                        diagnose=('AVST+Ours',), progress: bool = False) -> dict:
     """Per seed: every row of `study_variants` evaluated under SCENARIOS3 (plus mean imputation), and the diagnosis of
-    the `diagnose` row; results in the layout `reproduction.versus_best_table` reads."""
+    the `diagnose` rows; results in the layout `reproduction.versus_best_table` reads."""
     variants = study_variants() if variants is None else variants
     fixes = [r.split(', ', 1)[1] for r in variants if r.startswith('AVST+Ours, ') and r.split(', ', 1)[1] in FIXES]
     res = dict(config=dict(preset='ours', presets=list(PRESETS), fixes=fixes), seeds={})
@@ -179,9 +179,10 @@ def video_missing_study(out='avqa_video_missing', seeds=(0, 1, 2), variants: Opt
         mi, vocab = mean_imputation_model(runs['AVST'], data)
         rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'],
                                          **{sc: scalars(evaluate(mi, data, vocab, 'test', sc)) for sc in SCENARIOS3[1:]}}
-        model, _, vocab = load_run(runs[diagnose])
-        diag = dict(predictability=cross_predictability(data), stand_in=stand_in_quality(model, data, vocab),
-                    test_time=test_time_variants(runs[diagnose], data),
-                    spread={name: feature_spread(load_run(run)[0], data, vocab) for name, run in runs.items()})
+        models = {name: load_run(run)[0] for name, run in runs.items()}
+        diag = dict(predictability=cross_predictability(data),
+                    spread={name: feature_spread(m, data, vocab) for name, m in models.items()},
+                    stand_in={r: stand_in_quality(models[r], data, vocab) for r in diagnose if r in runs},
+                    test_time={r: test_time_variants(runs[r], data) for r in diagnose if r in runs})
         res['seeds'][str(s)] = dict(rows=rows, diagnosis=diag)
     return res

@@ -86,8 +86,8 @@ def _validate(self: ModelConfig):
         raise ValueError(f"rmm_recalls must name 'audio' and/or 'visual', got {self.rmm_recalls}")
     if self.visual_recall not in VISUAL_RECALLS:
         raise ValueError(f'visual_recall must be one of {VISUAL_RECALLS}, got {self.visual_recall!r}')
-    if self.recall_gate and not (self.method == 'ours' and self.use_rmm):
-        raise ValueError("recall_gate gates RMM's recall: it needs method='ours' with use_rmm=True")
+    if self.recall_gate and not (self.method == 'ours' and self.use_rmm and len(self.rmm_recalls) == 2):
+        raise ValueError("recall_gate gates RMM's recall: it needs method='ours', use_rmm=True and both rmm_recalls")
     if not 0 <= self.modality_dropout < 1:
         raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
     sizes = dict(n_slots=self.n_slots, n_steps=self.n_steps, vocab_size=self.vocab_size, n_answers=self.n_answers,
@@ -129,7 +129,7 @@ class RecallGate(nn.Module):
 
     def forward(self, kind: str, present: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
         "g (B, 1) for recalling `kind` from `present` (B, T, d) or (B, T, C, H, W) and the question (B, d_t)."
-        p = present.flatten(2, -1) if present.dim() == 3 else present.flatten(3).mean(-1)   # (B, T, d or C)
+        p = present if present.dim() == 3 else present.flatten(3).mean(-1)                  # (B, T, d or C)
         return torch.sigmoid(getattr(self, kind)(torch.cat([p.mean(1), f_t], -1)))         # (B, 1)
 
 # %% ../nbs/05_model.ipynb 19

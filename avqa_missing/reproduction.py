@@ -20,11 +20,11 @@ from .evaluate import (TABLE_KEYS, evaluate, evaluate_run, format_table, missing
 
 # %% auto 0
 __all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL', 'BASELINE_ROWS',
-           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'ReportConfig', 'ours_sizes', 'preset_model', 'preset_row', 'report_plan',
-           'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings', 'report_seed', 'report',
-           'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4',
-           'sweep_table', 'plot_fig5', 'paired', 'paired_table', 'paired_interval', 'best_baseline',
-           'versus_best_table', 'preset_rows', 'report_markdown', 'write_report', 'scalars', 'merge_settings',
+           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'ReportConfig', 'merge_settings', 'ours_sizes', 'preset_model',
+           'preset_row', 'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings',
+           'report_seed', 'report', 'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table',
+           'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired', 'paired_table', 'paired_interval',
+           'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown', 'write_report', 'scalars',
            'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered']
 
 # %% ../nbs/09_reproduction.ipynb 7
@@ -35,8 +35,13 @@ TSPM_MODEL = dict(backbone='tspm', backbone_settings=dict(d_model=64, word_dim=6
                   n_slots=25, n_steps=5, avr_settings=AVR_SMALL)     # as 08_tspm measured it
 SCENARIOS3 = ('complete', 'audio-missing', 'visual-missing')
 # beyond the paper: options for the video-missing case (05_model, "Beyond the paper"), each a named row
+# name -> ModelConfig fields over ours (row 'AVST+Ours, <name>'); what each measures: 09a_video_missing
 FIXES = {'audio_recall_only': dict(rmm_recalls=('audio',)), 'pooled_visual_recall': dict(visual_recall='pooled'),
-         'recall_gate': dict(recall_gate=True)}     # name -> ModelConfig fields over ours; row 'AVST+Ours, <name>'
+         'recall_gate': dict(recall_gate=True), 'detached_target': dict(detach_rmmr_target=True),
+         'product_joint': dict(rmm_settings=dict(joint='product')),
+         'detached_product': dict(detach_rmmr_target=True, rmm_settings=dict(joint='product')),
+         'small_slots': dict(rmm_settings=dict(init_std=0.02)),
+         'product_small_slots': dict(rmm_settings=dict(joint='product', init_std=0.02))}
 
 @dataclass
 class ReportConfig:
@@ -58,7 +63,7 @@ class ReportConfig:
     modality_dropout: float = 2 / 3     # Table 3 baseline
     preset: str = 'ours'                # the method preset of every ours row (model.PRESETS)
     presets: tuple = PRESETS            # presets run side by side (one more run each besides `preset`)
-    fixes: tuple = ()                   # names in FIXES: the video-missing options, one run each
+    fixes: tuple = ('detached_target',)   # names in FIXES: video-missing options, one run each (09a_video_missing)
     ratios: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)   # Fig. 5
     device: str = 'auto'
     progress: bool = False
@@ -74,6 +79,10 @@ class ReportConfig:
             raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
 
 # %% ../nbs/09_reproduction.ipynb 9
+def merge_settings(base: dict, over: dict) -> dict:
+    "`base` with `over` on top; dict values (e.g. backbone_settings) are merged one level down."
+    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
+
 def ours_sizes(model: dict) -> dict:
     """The slot count L and diffusion steps T that `model` (ModelConfig fields) runs with: its own, else
     ModelConfig's defaults."""
@@ -99,7 +108,7 @@ def report_plan(rc: ReportConfig) -> dict:
         B = key.upper()
         plan[B] = dict(model={**model, 'method': 'baseline'}, init=None)
         plan[f'{B}+Ours'] = dict(model=preset_model(model, rc.preset), init=B)
-    ours = lambda **over: dict(model={**plan['AVST+Ours']['model'], **over}, init='AVST')
+    ours = lambda **over: dict(model=merge_settings(plan['AVST+Ours']['model'], over), init='AVST')
     plan.update({'AVST+RMM': ours(use_avr=False), 'AVST+AVR': ours(use_rmm=False),
                  'AVST, zero-filled pairs': ours(use_rmm=False, use_avr=False),
                  'AVST, modality dropout': ours(method='baseline', modality_dropout=rc.modality_dropout)})
@@ -371,10 +380,6 @@ def write_report(res: dict, out) -> Path:
 def scalars(table: dict) -> dict:
     "The plain-data entries of an `evaluate_run` result (accuracies, counts, labels), for JSON."
     return {k: v for k, v in table.items() if isinstance(v, (int, float, str))}
-
-def merge_settings(base: dict, over: dict) -> dict:
-    "`base` with `over` on top; dict values (e.g. backbone_settings) are merged one level down."
-    return {**base, **{k: {**base.get(k, {}), **v} if isinstance(v, dict) else v for k, v in over.items()}}
 
 DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over AVST_MODEL)
 
