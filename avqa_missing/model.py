@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 from .backbones import AVQABackbone, QuestionFeatures, make_backbone
 from .rmm import RMMConfig, RMMGenerator, rmmr_loss
-from .avr import AVRConfig, AVRDiffusion, make_generator
+from .avr import AUTHORS_AVR, AVRConfig, AVRDiffusion, make_generator
 
 # %% auto 0
 __all__ = ['METHODS', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS', 'ModelConfig',
@@ -373,9 +373,7 @@ _PRESET_SETTINGS = {
                   avr_settings=dict(fusion='concat', latent_norm=False, prediction='eps', schedule='linear',
                                     start='features', output='decode', ave_through_proj=True)),
     'authors': dict(rmm_settings=dict(similarity='cosine', tau=1.0, tau_joint=1.0, loss_norm='element'),
-                    avr_settings=dict(fusion='project', latent_norm=False, prediction='v', schedule='sigmoid',
-                                      start='features', clip_x0=1.0, unit_range=True, output='decode',
-                                      ave_through_proj=True, hidden=None),     # None: C channels, as their kr
+                    avr_settings=dict(AUTHORS_AVR, fusion='project'),         # hidden=None: C channels, as their kr
                     enhance_present=False, lambda_recon=1.0),
     'ours': {}}
 # TrainConfig fields each preset implies (sizes of the run stay the caller's)
