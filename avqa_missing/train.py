@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb 4
 from __future__ import annotations
-import contextlib, json, math, os, shutil, time
+import contextlib, inspect, json, math, os, shutil, time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -25,7 +25,7 @@ from .runs import (RunLock, TrainConfig, append_metrics, checkpoints_note, init_
                                rewind_metrics, save_checkpoint, write_metrics_csv, writable_dir)
 
 # %% auto 0
-__all__ = ['RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report', 'epoch_order',
+__all__ = ['RANK_SCRIPT', 'NonFiniteLossError', 'make_optimizer', 'train_step', 'nonfinite_report', 'step_flops', 'epoch_order',
            'epoch_batches', 'epoch_loader', 'Position', 'accumulate', 'means', 'checkpoint_state', 'restore',
            'validate', 'LossModule', 'RunState', 'setup', 'Pending', 'train', 'train_loop', 'spawn']
 
@@ -74,11 +74,28 @@ def nonfinite_report(values: dict, epoch: int, step: int, global_step: int, ques
             f'question_ids {ids[:16]}{" ..." if len(ids) > 16 else ""}')
 
 # %% ../nbs/06_train.ipynb 13
+def step_flops(model: nn.Module, batch: dict, generator=0) -> dict:
+    """FLOPs of `model.losses(batch)['total']` and its backward, in train mode: {'total', 'by_module': {name: flops}}
+    (the model's mode and its gradients are restored)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    was_training, grads = model.training, {n: p.grad for n, p in model.named_parameters()}
+    model.train()
+    try:
+        with FlopCounterMode(display=False) as fc:
+            kw = {'generator': generator} if 'generator' in inspect.signature(model.losses).parameters else {}
+            model.losses(batch, **kw)['total'].backward()
+    finally:
+        model.train(was_training)
+        for n, p in model.named_parameters(): p.grad = grads[n]
+    by = {m: sum(d.values()) for m, d in fc.get_flop_counts().items() if m != 'Global'}
+    return {'total': fc.get_total_flops(), 'by_module': by}
+
+# %% ../nbs/06_train.ipynb 17
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     "The training order of epoch `epoch`: a permutation of range(n) drawn from (seed, epoch)."
     return np.random.default_rng((seed, epoch)).permutation(n).tolist()
 
-# %% ../nbs/06_train.ipynb 16
+# %% ../nbs/06_train.ipynb 20
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0,
                   info: DistInfo = DistInfo()) -> tuple[list, list]:
     """This rank's batches of epoch `epoch` from global batch `start_step` on, and each one's loss weight
@@ -91,7 +108,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: in
     local = [shard(b, info) for b in batches]
     return local, [info.world * len(l) / len(b) for l, b in zip(local, batches)]
 
-# %% ../nbs/06_train.ipynb 19
+# %% ../nbs/06_train.ipynb 23
 def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int, device, info: DistInfo = DistInfo()):
     """(loader of this rank's batches of epoch `epoch` from global batch `start_step` on, their loss weights);
     pinned memory on CUDA."""
@@ -100,7 +117,7 @@ def epoch_loader(ds: AVQADataset, cfg: TrainConfig, epoch: int, start_step: int,
     return make_loader(ds, 1, num_workers=cfg.num_workers, pin_memory=device.type == 'cuda',
                        batch_sampler=batches), weights
 
-# %% ../nbs/06_train.ipynb 21
+# %% ../nbs/06_train.ipynb 25
 @dataclass
 class Position:
     """Where a run stands: `epoch` in progress, batches done in it (`step`), optimizer steps in all, best
@@ -122,7 +139,7 @@ def accumulate(sums: dict, values: dict):
 def means(sums: dict, prefix: str = '') -> dict:
     return {prefix + k: v / sums['n'] for k, v in sums.items() if k != 'n'} if sums.get('n') else {}
 
-# %% ../nbs/06_train.ipynb 23
+# %% ../nbs/06_train.ipynb 27
 def checkpoint_state(s) -> dict:
     """Everything `last.pt` holds of run state `s`, tensors and plain data only (a collective in a distributed
     run: every rank's RNG state)."""
@@ -132,7 +149,7 @@ def checkpoint_state(s) -> dict:
                 scaler=s.scaler.state_dict(), rng=rngs[0], rng_ranks=rngs, position=asdict(s.pos),
                 config=json.dumps({'train': asdict(s.cfg), 'model': s.model_cfg}))
 
-# %% ../nbs/06_train.ipynb 24
+# %% ../nbs/06_train.ipynb 28
 def restore(state: dict, model, optimizer, scheduler, scaler, device, info: DistInfo = DistInfo(),
             path='last.pt') -> Position:
     "Load a training checkpoint's states into the objects; return the position to continue from."
@@ -146,7 +163,7 @@ def restore(state: dict, model, optimizer, scheduler, scaler, device, info: Dist
     set_rng_state(rngs[info.rank] if len(rngs) == info.world else rngs[0], device)
     return Position(**state['position'])
 
-# %% ../nbs/06_train.ipynb 28
+# %% ../nbs/06_train.ipynb 32
 def validate(model, loader, device, amp: str, seed: int, gather: bool = False) -> dict:
     "Accuracy and CE on the validation loader, with the global RNG forked and seeded (reproducible, no side effects)."
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
@@ -157,14 +174,14 @@ def _record(kind: str, epoch: int, step: int, global_step: int, optimizer, **val
     return dict(kind=kind, epoch=epoch, step=step, global_step=global_step,
                 lr=optimizer.param_groups[0]['lr'], **values)
 
-# %% ../nbs/06_train.ipynb 30
+# %% ../nbs/06_train.ipynb 34
 class LossModule(nn.Module):
     """`model.losses` as a module's forward: DistributedDataParallel syncs the gradients of what its wrapped
     forward computes."""
     def __init__(self, model: nn.Module): super().__init__(); self.model = model
     def forward(self, batch: dict) -> dict: return self.model.losses(batch)
 
-# %% ../nbs/06_train.ipynb 33
+# %% ../nbs/06_train.ipynb 37
 @dataclass
 class RunState:
     "What the loop works with, built once by `setup`: this process, the run's files, data, model and optimizer."
@@ -220,7 +237,7 @@ def setup(cfg: TrainConfig, build: Optional[Callable] = None) -> RunState:
     if info.main: rewind_metrics(run, pos.epoch, pos.global_step)
     return RunState(cfg, info, device, amp, run, train_ds, val_ds, model, model_cfg, optimizer, scheduler, scaler, pos)
 
-# %% ../nbs/06_train.ipynb 35
+# %% ../nbs/06_train.ipynb 39
 class Pending:
     "Steps whose values are still on the device: read back in one sync by `settle`."
     def __init__(self): self.steps = []
@@ -233,7 +250,7 @@ class Pending:
         out = [(dict(zip(names, row[:-1])), row[-1] > 0, rest) for (names, _, *rest), row in zip(self.steps, rows)]
         self.steps = []; return out
 
-# %% ../nbs/06_train.ipynb 37
+# %% ../nbs/06_train.ipynb 41
 def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: DistInfo, clock: dict):
     """Account settled steps: window / epoch sums, training records, non-finite steps (stop, or skip up to
     `skip_nonfinite` in a row)."""
@@ -256,7 +273,7 @@ def _log_steps(settled, pos: Position, cfg: TrainConfig, run, optimizer, info: D
                                             samples_per_s=speed))
             pos.window, clock['tic'], clock['seen'] = {}, now, 0
 
-# %% ../nbs/06_train.ipynb 39
+# %% ../nbs/06_train.ipynb 43
 def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
     "Train (or resume) the run `cfg.out`, in one process or under torchrun; returns the run directory."
     cfg = replace(cfg, data=str(Path(cfg.data).resolve()))              # recorded resolved: eval works from anywhere
@@ -272,7 +289,7 @@ def train(cfg: TrainConfig, build: Optional[Callable] = None) -> Path:
             if err is e: raise
             raise err from e
 
-# %% ../nbs/06_train.ipynb 40
+# %% ../nbs/06_train.ipynb 44
 def train_loop(s: RunState) -> Path:
     "The loop: epochs of steps, validation, checkpoints; from `s.pos` on (a fresh run or a resumed one)."
     cfg, info, device, amp, run, pos = s.cfg, s.info, s.device, s.amp, s.run, s.pos
@@ -329,7 +346,7 @@ def train_loop(s: RunState) -> Path:
     if info.world > 1: dist.barrier()
     return run
 
-# %% ../nbs/06_train.ipynb 63
+# %% ../nbs/06_train.ipynb 67
 RANK_SCRIPT = ('import json, sys, torch\ntorch.set_num_threads(1)\nfrom avqa_missing.runs import TrainConfig\n'
                'from avqa_missing.train import train\n'
                'from avqa_missing.runtime import finish_distributed\n'

@@ -18,7 +18,9 @@ subprocess so that peak memory is per configuration:
   (`train.HostSyncCounter`), with the model's value checks off as the training loop runs it (the plain Adam
   used here for timing syncs on the CPU; the loop's fused Adam does not, see `06_train`);
 * FLOPs (`torch.utils.flop_counter.FlopCounterMode`: matmuls and convolutions, forward and backward) of one
-  training step and of one evaluated batch per scenario, the achieved FLOP/s, and samples/s
+  training step, counted in train mode (`train.step_flops`; in eval mode the reverse chain would run without
+  gradients and its backward would be missed), and of one evaluated batch per scenario, the achieved FLOP/s, and
+  samples/s
   (`batch / step_s`, to set against the loader's samples/s in `bench/results/loader.json`).
 
 Not a timed test: run it by hand, e.g.
@@ -28,6 +30,8 @@ Not a timed test: run it by hand, e.g.
     python bench/train_step.py --out bench/results/train_step.json
     python bench/train_step.py --batch 2 --methods ours --amp bf16
     python bench/train_step.py --device cuda --amp bf16 --channels-last
+    python bench/train_step.py --batch 2 --methods ours --preset authors          # the method as the authors' code runs it
+    python bench/train_step.py --batch 2 --methods ours --avr_json '{"hidden": 512, "width": 184}'   # a larger denoiser
 """
 import argparse, json, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
@@ -35,7 +39,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avqa_missing.model import ModelConfig, build_model
+from avqa_missing.model import PRESETS, ModelConfig, build_model, preset_settings
+from avqa_missing.train import step_flops
 from avqa_missing.runtime import HostSyncCounter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +76,9 @@ def run_one(method: str, args) -> dict:
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(args.amp)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(method=method, n_slots=args.slots, n_steps=args.diffusion_steps)).to(dev).train()
+    settings = preset_settings(args.preset, method=method, n_slots=args.slots, n_steps=args.diffusion_steps)
+    settings['avr_settings'] = {**settings.get('avr_settings', {}), **json.loads(args.avr_json or '{}')}
+    model = build_model(ModelConfig(**settings)).to(dev).train()
     if args.channels_last: model = model.to(memory_format=torch.channels_last)   # TrainConfig.channels_last
     model.set_value_checks(False)                                # as the training loop runs it (TrainConfig.value_checks=False)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -101,8 +108,8 @@ def run_one(method: str, args) -> dict:
             with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None): model(bt)
             sync(); ts.append(time.perf_counter() - t0)
         out['infer_s'][name] = statistics.median(ts)
-    with FlopCounterMode(display=False) as fc: step()
-    out['step_flops'] = fc.get_total_flops(); out['step_flop_per_s'] = out['step_flops'] / out['step_s']
+    flops = step_flops(model, batch)                             # train mode, whatever the loop above left
+    out['step_flops'] = flops['total']; out['step_flop_per_s'] = out['step_flops'] / out['step_s']
     with HostSyncCounter() as hc:                                 # the model's part of the step; the loop's fused Adam is sync-free (06_train)
         with torch.autocast(dev.type, dtype=amp, enabled=amp is not None): loss = model.losses(batch)['total']
         loss.backward()
@@ -112,9 +119,9 @@ def run_one(method: str, args) -> dict:
     for name, bt in (('complete', batch), ('audio-missing', without(batch, 'audio')), ('visual-missing', without(batch, 'visual'))):
         with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None), FlopCounterMode(display=False) as fc: model(bt)
         out['infer_flops'][name] = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc: step()
-    out['step_flops_by_module'] = {k: v for k, v in sorted(((m, sum(d.values())) for m, d in fc.get_flop_counts().items()
-                                                            if m.count('.') <= 2 and m != 'Global'), key=lambda kv: -kv[1])[:12]}
+    out['step_flops_by_module'] = dict(sorted(((m, v) for m, v in flops['by_module'].items() if m.count('.') <= 2),
+                                              key=lambda kv: -kv[1])[:12])
+    out['denoiser_parameters'] = sum(p.numel() for p in model.avr.eps_theta.parameters()) if model.avr is not None else 0
     return out
 
 
@@ -131,6 +138,8 @@ def main():
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: torch default)')
     p.add_argument('--amp', default='none', choices=['none', 'bf16', 'fp16'])
     p.add_argument('--channels-last', action='store_true', help='convolution weights in channels_last layout (TrainConfig.channels_last)')
+    p.add_argument('--preset', default='ours', choices=list(PRESETS), help="the method's settings (model.PRESETS)")
+    p.add_argument('--avr_json', default=None, help='AVRConfig fields over the preset, as a JSON object')
     p.add_argument('--out', default=None, help='write the results as JSON here')
     p.add_argument('--one', default=None, help=argparse.SUPPRESS)   # internal: run one method, print JSON
     args = p.parse_args()
@@ -141,14 +150,15 @@ def main():
     for m in args.methods:   # one subprocess per method: peak memory is a per-process high-water mark
         argv = ['--device', args.device, '--batch', args.batch, '--segments', args.segments, '--slots', args.slots,
                 '--diffusion-steps', args.diffusion_steps, '--steps', args.steps, '--warmup', args.warmup, '--amp', args.amp,
-                *(['--threads', args.threads] if args.threads else []), *(['--channels-last'] if args.channels_last else []), '--one', m]
+                *(['--threads', args.threads] if args.threads else []), *(['--channels-last'] if args.channels_last else []),
+                '--preset', args.preset, *(['--avr_json', args.avr_json] if args.avr_json else []), '--one', m]
         res = subprocess.run([sys.executable, __file__, *map(str, argv)], capture_output=True, text=True, check=True)
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     info = dict(device=args.device, gpu=torch.cuda.get_device_name(0) if args.device.startswith('cuda') else None,
                 cpu=platform.processor() or platform.machine(), threads=args.threads or torch.get_num_threads(),
                 torch=torch.__version__, batch=args.batch, segments=args.segments, slots=args.slots,
-                diffusion_steps=args.diffusion_steps, amp=args.amp, channels_last=args.channels_last, audio=[args.segments, 128], visual=[args.segments, 512, 14, 14])
+                diffusion_steps=args.diffusion_steps, amp=args.amp, preset=args.preset, avr_json=json.loads(args.avr_json or '{}'), channels_last=args.channels_last, audio=[args.segments, 128], visual=[args.segments, 512, 14, 14])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(dict(info=info, results=rows), indent=1))
