@@ -403,7 +403,8 @@ class AVRFusion(nn.Module):
         if self.cfg.check_inputs: _check_finite(audio=audio, visual=visual)
         a = audio.reshape(-1, c)                                    # (N, c), N = prod(lead) = B*T
         v = visual.reshape(-1, C, *(hw or (1, 1)))                  # (N, C, H, W)
-        if self.proj_in is None: z = torch.cat([a[:, :, None, None].expand(-1, -1, *v.shape[-2:]), v], 1)  # (N, c+C, H, W)
+        if self.proj_in is None:                                    # 'concat': [broadcast f^a ; f^v], (N, c+C, H, W)
+            z = torch.cat([a[:, :, None, None].expand(-1, -1, *v.shape[-2:]), v], 1)
         else:
             w_a, w_v = self.proj_in.weight.split([c, C], dim=1)     # (d, c, 1, 1), (d, C, 1, 1)
             z = F.conv2d(v, w_v, self.proj_in.bias) + F.linear(a, w_a.flatten(1))[:, :, None, None]  # (N, d, H, W)

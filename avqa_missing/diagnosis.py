@@ -14,7 +14,7 @@ import torch
 from .data import AVQADataset, make_loader
 from .evaluate import COLUMNS, evaluate, evaluate_run, write_json
 from .runs import load_run, open_store, split_questions
-from .model import PRESETS, preset_settings
+from .model import PRESETS
 from .reproduction import (AVST_MODEL, FIXES, SCENARIOS3, demo_runs, mean_imputation_model, preset_model,
                                        scalars)
 
@@ -146,14 +146,14 @@ def test_time_variants(run, data=None, scenarios=('visual-missing', 'audio-missi
         elif v is not None:
             if model.rmm is None and name != 'zeros for the recall': continue      # nothing recalled to change
             model.pseudo = v(model)
+        run_eval = lambda sc: evaluate(model, data_, vocab, 'test', sc, seed=seed, batch_size=batch_size, device=device)
         out[name] = {sc: {k: r[k] for k in ('Audio Avg', 'Visual Avg', 'AV Avg', 'All Avg')}
-                     for sc in scenarios
-                     for r in [evaluate(model, data_, vocab, 'test', sc, seed=seed, batch_size=batch_size, device=device)]}
+                     for sc in scenarios for r in [run_eval(sc)]}
     return out
 
 # %% ../nbs/09a_video_missing.ipynb 28
-STUDY_DIRS = {'AVST+Ours': 'avst-ours', 'AVST, zero-filled pairs': 'avst-zero-pairs', 'AVST, modality dropout': 'avst-moddrop',
-              'AVST+AVR': 'avst-avr', 'AVST+RMM': 'avst-rmm'}
+STUDY_DIRS = {'AVST+Ours': 'avst-ours', 'AVST, zero-filled pairs': 'avst-zero-pairs',
+              'AVST, modality dropout': 'avst-moddrop', 'AVST+AVR': 'avst-avr', 'AVST+RMM': 'avst-rmm'}
 
 def study_variants(fixes=tuple(FIXES), presets=('paper', 'authors')) -> dict:
     "Row name -> (run directory, ModelConfig fields over AVST_MODEL) for `demo_runs`: baselines, ours, presets, fixes."
@@ -167,18 +167,19 @@ def study_variants(fixes=tuple(FIXES), presets=('paper', 'authors')) -> dict:
 
 # %% ../nbs/09a_video_missing.ipynb 29
 def video_missing_study(out='avqa_video_missing', seeds=(0, 1, 2), variants: Optional[dict] = None,
-                        diagnose=('AVST+Ours',), progress: bool = False) -> dict:
+                        diagnose=('AVST+Ours',), progress: bool = False, **kw) -> dict:
     """Per seed: every row of `study_variants` evaluated under SCENARIOS3 (plus mean imputation), and the diagnosis of
-    the `diagnose` rows; results in the layout `reproduction.versus_best_table` reads."""
+    the `diagnose` rows; results in the layout `reproduction.versus_best_table` reads. `kw` go to `demo_runs`."""
     variants = study_variants() if variants is None else variants
     fixes = [r.split(', ', 1)[1] for r in variants if r.startswith('AVST+Ours, ') and r.split(', ', 1)[1] in FIXES]
     res = dict(config=dict(preset='ours', presets=list(PRESETS), fixes=fixes), seeds={})
     for s in seeds:
-        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants)
-        rows = {name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3} for name, run in runs.items()}
-        mi, vocab = mean_imputation_model(runs['AVST'], data)
-        rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'],
-                                         **{sc: scalars(evaluate(mi, data, vocab, 'test', sc)) for sc in SCENARIOS3[1:]}}
+        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=progress, variants=variants, **kw)
+        rows = {name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3}
+                for name, run in runs.items()}
+        mi, vocab = mean_imputation_model(runs['AVST'], data)                   # AVST with the training means
+        missing = {sc: scalars(evaluate(mi, data, vocab, 'test', sc)) for sc in SCENARIOS3[1:]}
+        rows['AVST, mean imputation'] = {'complete': rows['AVST']['complete'], **missing}
         models = {name: load_run(run)[0] for name, run in runs.items()}
         diag = dict(predictability=cross_predictability(data),
                     spread={name: feature_spread(m, data, vocab) for name, m in models.items()},

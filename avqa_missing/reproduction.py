@@ -72,7 +72,8 @@ class ReportConfig:
         self.presets, self.fixes = tuple(self.presets), tuple(self.fixes)
         if bad := [p for p in (self.preset, *self.presets) if p not in PRESETS]:
             raise ValueError(f'unknown preset(s) {bad}; choose from {PRESETS}')
-        if bad := [f for f in self.fixes if f not in FIXES]: raise ValueError(f'unknown fix(es) {bad}; choose from {list(FIXES)}')
+        if bad := [f for f in self.fixes if f not in FIXES]:
+            raise ValueError(f'unknown fix(es) {bad}; choose from {list(FIXES)}')
         if not self.seeds: raise ValueError('seeds must name at least one seed')
         if 'avst' not in self.models: raise ValueError("models needs an 'avst' entry: Tables 3-6 are on AVST")
         if not 0 <= self.modality_dropout < 1:
