@@ -14,18 +14,19 @@ import numpy as np
 from .model import PRESETS, ModelConfig, preset_settings
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
 from .runs import TrainConfig, load_run, make_model, open_store, split_questions
-from .train import train
+from .train import step_flops, train
+from .data import AVQADataset, make_loader
 from .evaluate import (TABLE_KEYS, evaluate, evaluate_run, format_table, missing_sweep, plot_scenarios,
                                    write_json)
 
 # %% auto 0
 __all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL', 'BASELINE_ROWS',
-           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'ReportConfig', 'merge_settings', 'ours_sizes', 'preset_model',
-           'preset_row', 'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model', 'result_settings',
-           'report_seed', 'report', 'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows', 'summary_table',
-           'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired', 'paired_table', 'paired_interval',
-           'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown', 'write_report', 'scalars',
-           'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered']
+           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'DENOISER_SIZES', 'ReportConfig', 'merge_settings', 'ours_sizes',
+           'preset_model', 'preset_row', 'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model',
+           'result_settings', 'report_seed', 'report', 'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows',
+           'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired', 'paired_table',
+           'paired_interval', 'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown', 'write_report',
+           'scalars', 'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered', 'denoiser_curve']
 
 # %% ../nbs/09_reproduction.ipynb 7
 AVR_SMALL = dict(hidden=16, width=16)
@@ -439,3 +440,23 @@ def gap_recovered(res: dict, row: str, scenario: str, base: str = 'AVST') -> np.
     (base complete - base)."""
     acc = lambda r, sc: seed_values(res, r, sc)
     return (acc(row, scenario) - acc(base, scenario)) / (acc(base, 'complete') - acc(base, scenario))
+
+# %% ../nbs/09_reproduction.ipynb 62
+DENOISER_SIZES = ((16, 16), (32, 32), (64, 64))     # (hidden, width); the demo's AVR is (16, 16)
+
+def denoiser_curve(out='avqa_denoiser_curve', seeds=(0, 1, 2), sizes=DENOISER_SIZES, steps=(5, 10), **kw) -> dict:
+    """Per seed and (hidden, width, T): ours fine-tuned as in the demo, its accuracies under SCENARIOS3, and the FLOPs
+    of one training step (a batch of 64); `kw` go to `demo_runs`."""
+    base = (AVR_SMALL['hidden'], AVR_SMALL['width'], AVST_MODEL['n_steps'])
+    variants = {f'hidden={h} width={w} T={T}': ('avst-ours' if (h, w, T) == base else f'avr-h{h}-w{w}-t{T}',
+                                                dict(n_steps=T, avr_settings=dict(hidden=h, width=w)))
+                for T in steps for h, w in sizes}
+    res = dict(sizes=[list(s) for s in sizes], steps=list(steps), seeds={}, step_flops={})
+    for s in seeds:
+        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=False, variants=variants, **kw)
+        res['seeds'][str(s)] = dict(rows={name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3}
+                                          for name, run in runs.items() if name != 'AVST'})
+    vocab = load_run(runs[next(iter(variants))])[2]
+    batch = next(iter(make_loader(AVQADataset(split_questions(data, 'train'), open_store(data), vocab), 64)))
+    res['step_flops'] = {name: step_flops(load_run(runs[name])[0], batch)['total'] for name in variants}
+    return res
