@@ -124,8 +124,9 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
     "Train a model on a benchmark directory; writes the run directory. Under torchrun: DDP, --batch_size is global."
     model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json, preset)
     sched = train_from_args(preset, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step)
-    cfg = TrainConfig(data=data, out=out, model=model, **sched, seed=seed, device=device, amp=amp, num_workers=num_workers, max_steps=max_steps,
-                      progress=not quiet, init=init, init_partial=init_partial, ckpt_every=ckpt_every,
+    cfg = TrainConfig(data=data, out=out, model=model, **sched, seed=seed, device=device, amp=amp,
+                      num_workers=num_workers, max_steps=max_steps, progress=not quiet, init=init,
+                      init_partial=init_partial, ckpt_every=ckpt_every,
                       skip_nonfinite=skip_nonfinite, deterministic=deterministic, compile=compile,
                       channels_last=channels_last, dist_timeout=dist_timeout, value_checks=value_checks)
     run = run_training(cfg)
@@ -197,7 +198,8 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            preset: Param("the method in every ours row: paper (as written), authors (as their code runs), ours", str,
                          choices=list(PRESETS)) = 'ours',
            presets: Param('comma-separated presets run side by side (empty: none)', str) = ','.join(PRESETS),
-           fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}", str) = 'detached_target',
+           fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}",
+                        str) = 'detached_target',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
            videos: Param('videos per synthetic benchmark', int) = 1500,
            device: Param('auto, cpu, cuda, ...', str) = 'auto',

@@ -20,13 +20,14 @@ from .evaluate import (TABLE_KEYS, evaluate, evaluate_run, format_table, missing
                                    write_json)
 
 # %% auto 0
-__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL', 'BASELINE_ROWS',
-           'DEMO_VARIANTS', 'DEMO_ABLATIONS', 'DENOISER_SIZES', 'ReportConfig', 'merge_settings', 'ours_sizes',
-           'preset_model', 'preset_row', 'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model',
-           'result_settings', 'report_seed', 'report', 'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows',
-           'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired', 'paired_table',
-           'paired_interval', 'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown', 'write_report',
-           'scalars', 'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered', 'denoiser_curve']
+__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'ABLATIONS', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL',
+           'BASELINE_ROWS', 'DEMO_VARIANTS', 'ABLATION_DIRS', 'DEMO_ABLATIONS', 'DENOISER_SIZES', 'ReportConfig',
+           'merge_settings', 'ours_sizes', 'preset_model', 'preset_row', 'report_plan', 'run_dir', 'feature_means',
+           'mean_imputation_model', 'result_settings', 'report_seed', 'report', 'scale_config', 'seed_values', 'pm',
+           'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired',
+           'paired_table', 'paired_interval', 'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown',
+           'write_report', 'scalars', 'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered',
+           'denoiser_curve']
 
 # %% ../nbs/09_reproduction.ipynb 7
 AVR_SMALL = dict(hidden=16, width=16)
@@ -35,6 +36,9 @@ AVST_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=6
 TSPM_MODEL = dict(backbone='tspm', backbone_settings=dict(d_model=64, word_dim=64, heads=4, top_k=5, n_tokens=14),
                   n_slots=25, n_steps=5, avr_settings=AVR_SMALL)     # as 08_tspm measured it
 SCENARIOS3 = ('complete', 'audio-missing', 'visual-missing')
+# Table 4's halves and the control with neither, as ModelConfig fields over ours
+ABLATIONS = {'AVST+RMM': dict(use_avr=False), 'AVST+AVR': dict(use_rmm=False),
+             'AVST, zero-filled pairs': dict(use_rmm=False, use_avr=False)}
 # beyond the paper: options for the video-missing case (05_model, "Beyond the paper"), each a named row
 # name -> ModelConfig fields over ours (row 'AVST+Ours, <name>'); what each measures: 09a_video_missing
 FIXES = {'audio_recall_only': dict(rmm_recalls=('audio',)), 'pooled_visual_recall': dict(visual_recall='pooled'),
@@ -111,9 +115,8 @@ def report_plan(rc: ReportConfig) -> dict:
         plan[B] = dict(model={**model, 'method': 'baseline'}, init=None)
         plan[f'{B}+Ours'] = dict(model=preset_model(model, rc.preset), init=B)
     ours = lambda **over: dict(model=merge_settings(plan['AVST+Ours']['model'], over), init='AVST')
-    plan.update({'AVST+RMM': ours(use_avr=False), 'AVST+AVR': ours(use_rmm=False),
-                 'AVST, zero-filled pairs': ours(use_rmm=False, use_avr=False),
-                 'AVST, modality dropout': ours(method='baseline', modality_dropout=rc.modality_dropout)})
+    plan.update({r: ours(**o) for r, o in ABLATIONS.items()})
+    plan['AVST, modality dropout'] = ours(method='baseline', modality_dropout=rc.modality_dropout)
     base = ours_sizes(rc.models['avst'])
     plan.update({f'AVST+Ours, L={L}': ours(n_slots=L) for L in rc.slots if L != base['n_slots']})
     plan.update({f'AVST+Ours, T={T}': ours(n_steps=T) for T in rc.steps if T != base['n_steps']})
@@ -416,8 +419,8 @@ def write_demo(rows: dict, out) -> tuple[Path, Path]:
     return js, Path(out, 'comparison.png')
 
 # %% ../nbs/09_reproduction.ipynb 54
-DEMO_ABLATIONS = {'AVST+RMM': ('avst-rmm', dict(use_avr=False)), 'AVST+AVR': ('avst-avr', dict(use_rmm=False)),
-                  'AVST, zero-filled pairs': ('avst-zero-pairs', dict(use_rmm=False, use_avr=False)),
+ABLATION_DIRS = {'AVST+RMM': 'avst-rmm', 'AVST+AVR': 'avst-avr', 'AVST, zero-filled pairs': 'avst-zero-pairs'}
+DEMO_ABLATIONS = {**{r: (ABLATION_DIRS[r], o) for r, o in ABLATIONS.items()},
                   'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
                   "AVST+RMM+AVR, authors' start":
                       ('avst-ours-authors-start', dict(avr_settings=dict(start='features')))}

@@ -40,7 +40,8 @@ def addressing(x: torch.Tensor, slots: torch.Tensor, kind: str = 'cosine', tau: 
 # %% ../nbs/02_rmm.ipynb 19
 JOINTS = ('softmax', 'product')
 
-def joint_addressing(a_m: torch.Tensor, a_t: torch.Tensor, tau_joint: float = 1.0, joint: str = 'softmax') -> torch.Tensor:
+def joint_addressing(a_m: torch.Tensor, a_t: torch.Tensor, tau_joint: float = 1.0,
+                     joint: str = 'softmax') -> torch.Tensor:
     """Joint addressing of Eq. (2): $a^{vt} = \\mathrm{softmax}(a^v \\circ a^t / \\tau)$ (or $a^{at}$ from $a^a$)
     -> (..., L); joint='product': the normalised product $a^v \\circ a^t / \\sum_j a^v_j a^t_j$ (at tau 1)."""
     if a_m.shape != a_t.shape: raise ValueError(f"addressing shapes differ: {tuple(a_m.shape)} vs {tuple(a_t.shape)}")
