@@ -81,6 +81,7 @@ class AVQABackbone(nn.Module):
     # True: answer() uses negative visual maps (neg_f_v) for an auxiliary loss (AVST's L_s)
     uses_negatives: bool = False
     check_values: bool = True     # False: skip the input checks that read tensor values (each is a host-device sync)
+    answer_head: tuple = ()       # names of the submodules that map fused features to answers (frozen-backbone methods)
 
     def encode_question(self, q_ids: torch.Tensor) -> QuestionFeatures: raise NotImplementedError
     # -> (f_a, f_v), None where not given/used
@@ -357,6 +358,7 @@ class AVSTConfig:
 class AVST(AVQABackbone):
     "AVST (003 §4): spatial grounding (Eqs. 1-3), temporal grounding (Eqs. 4-5), fusion, answer head."
     config_class = AVSTConfig
+    answer_head = ('fc_fusion', 'fc_ans')
     def __init__(self, cfg: Optional[AVSTConfig] = None, **settings):
         super().__init__()
         self.cfg = c = cfg if cfg is not None else AVSTConfig(**settings)
@@ -464,6 +466,7 @@ class LateFusionConfig:
 class LateFusion(AVQABackbone):
     "AVSD-style late fusion: per-modality question-guided temporal pooling, then MLP on [a, v, q]."
     config_class = LateFusionConfig
+    answer_head = ('classifier',)
     def __init__(self, cfg: Optional[LateFusionConfig] = None, **settings):
         super().__init__()
         self.cfg = c = cfg if cfg is not None else LateFusionConfig(**settings)

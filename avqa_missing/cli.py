@@ -15,14 +15,15 @@ from .runs import TrainConfig
 from .runtime import DistributedTrainingError, finish_distributed
 from .train import train as run_training
 from .extract import extract_cli
-from .model import PRESETS, TRAIN_PRESETS, preset_settings
+from .model import METHODS, PRESETS, TRAIN_PRESETS, preset_settings
+from .comparators import COMPARATORS
 from .reproduction import (FIXES, SCALES, merge_settings, scale_config, report as run_report, run_demo,
                                       write_demo, write_report)
 from .evaluate import SCENARIOS, evaluate_run, format_table
 
 # %% auto 0
 __all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'json_object', 'model_from_args', 'train_from_args', 'train',
-           'evaluate', 'extract', 'demo', 'report', 'main']
+           'evaluate', 'extract', 'demo', 'report', 'main', 'id_list', 'predict', 'compare', 'ask']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
@@ -73,12 +74,12 @@ def json_object(text: str | None, flag: str) -> dict:
     return value
 
 def model_from_args(backbone: str, method: str, d_model: int | None, n_slots: int | None, n_steps: int | None,
-                    model_json: str | None, preset: str = 'ours') -> dict:
+                    model_json: str | None, preset: str = 'ours', modality_dropout: float | None = None) -> dict:
     """ModelConfig fields from the command line: the preset's, then the flags given, then `model_json` (last, so
     it can override the rest)."""
     if d_model is not None and d_model < 1: raise ValueError(f'--d_model must be >= 1, got {d_model}')
     if preset not in PRESETS: raise ValueError(f'--preset must be one of {PRESETS}, got {preset!r}')
-    flags = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps)
+    flags = dict(backbone=backbone, method=method, n_slots=n_slots, n_steps=n_steps, modality_dropout=modality_dropout)
     m = {**preset_settings(preset), **{k: v for k, v in flags.items() if v is not None},
          'backbone_settings': dict(d_model=d_model, word_dim=d_model) if d_model else {}}
     return merge_settings(m, json_object(model_json, '--model_json'))
@@ -93,7 +94,10 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
                       required=True) = None,
           out: Param('run directory (resumed if it holds last.pt)', str, required=True) = None,
           backbone: Param('backbone name (backbones.BACKBONES)', str) = 'avst',
-          method: Param('baseline: the backbone alone; ours: + RMM + AVR', str, choices=['baseline', 'ours']) = 'ours',
+          method: Param("baseline: the backbone alone; ours: + RMM + AVR; map, shaspec, actionmae, drfuse: Table 3's "
+                        'published comparators (03a)', str, choices=list(METHODS)) = 'ours',
+          modality_dropout: Param('share of training samples that lose a modality (default: 2/3 for a comparator, '
+                                  'else 0)', float) = None,
           preset: Param("the method as written (paper), as the authors' code runs it (authors), or ours; flags "
                         "given override it", str, choices=list(PRESETS)) = 'ours',
           epochs: Param('epochs (default: the preset, else 30)', int) = None,
@@ -122,7 +126,7 @@ def train(data: Param('benchmark directory: annotations/avqa-{train,val,test}.js
           dist_timeout: Param('seconds a rank waits for the others before failing (torchrun)', float) = 600.0,
           quiet: Param('no progress bars', store_true) = False):
     "Train a model on a benchmark directory; writes the run directory. Under torchrun: DDP, --batch_size is global."
-    model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json, preset)
+    model = model_from_args(backbone, method, d_model, n_slots, n_steps, model_json, preset, modality_dropout)
     sched = train_from_args(preset, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step)
     cfg = TrainConfig(data=data, out=out, model=model, **sched, seed=seed, device=device, amp=amp,
                       num_workers=num_workers, max_steps=max_steps, progress=not quiet, init=init,
@@ -201,6 +205,8 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}",
                         str) = 'detached_target',
            backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
+           comparators: Param("comma-separated Table 3 comparators, one run each (empty: none)", str) =
+               ','.join(COMPARATORS),
            videos: Param('videos per synthetic benchmark', int) = 1500,
            device: Param('auto, cpu, cuda, ...', str) = 'auto',
            config_json: Param('other ReportConfig fields as a JSON object', str) = None,
@@ -214,6 +220,7 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
     names = lambda s: tuple(x.strip() for x in s.split(',') if x.strip())
     rc = scale_config(scale, **{**dict(out=out, data=data, seeds=seed_list, videos=videos, device=device,
                                        preset=preset, presets=names(presets), fixes=names(fixes),
+                                       comparators=names(comparators),
                                        progress=not quiet), **extra})
     keep = {b.strip() for b in backbones.split(',')} | {'avst'}
     if unknown := sorted(keep - set(rc.models)):
@@ -242,3 +249,69 @@ def main(argv: list[str] | None = None):
     # OSError: missing, unwritable, full
     except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:
         print(f'avqa-missing {argv[0]}: error: {e}', file=sys.stderr); sys.exit(1)
+
+# %% ../nbs/11_cli.ipynb 44
+from .evaluate import write_json
+from .explain import (ask as ask_question, compare_predictions, explain_questions, format_comparison,
+                                  predict_questions)
+
+def id_list(text: str | None, flag: str) -> list[int]:
+    "The comma-separated integers of a flag ([] when absent); a ValueError naming the flag otherwise."
+    try: return [int(x) for x in (text or '').split(',') if x.strip()]
+    except ValueError: raise ValueError(f'{flag} must be comma-separated question ids, e.g. 12,57; got {text!r}'
+                                        ) from None
+
+@call_parse
+def predict(run: Param('run directory', str, required=True) = None,
+            data: Param('benchmark directory (default: the one the run was trained on)', str) = None,
+            split: Param('split to predict', str, choices=['train', 'val', 'test']) = 'test',
+            scenario: Param(f"condition: {', '.join(SCENARIOS)}", str) = 'complete',
+            out: Param('JSONL file to write (default: RUN/predictions/<split>-<scenario>.jsonl)', str) = None,
+            which: Param('checkpoint: best (by validation accuracy) or last', str, choices=['best', 'last']) = 'best',
+            ratio: Param('missing ratio for the mixed scenario', float) = 0.5,
+            seed: Param('seed of the mixed plan (and of the AVR chain)', int) = 0,
+            explain_ids: Param('comma-separated question ids to draw, one PNG each', str) = None,
+            explain_dir: Param('directory of the pictures (default: beside the JSONL file, <name>-explain)',
+                               str) = None,
+            device: Param('cpu, cuda, ...', str) = 'cpu', batch_size: Param('batch size', int) = None):
+    "Write one JSON line per question (answers, top-5, correct, what was missing); optionally draw some questions."
+    ids = id_list(explain_ids, '--explain_ids')
+    res = predict_questions(run, data, split, scenario, out, which, ratio, seed=seed, batch_size=batch_size,
+                            device=device)
+    print(f"wrote {res['path']} ({res['n']} questions, {res['acc']:.2f}% right, {scenario})")
+    if ids:
+        where = Path(explain_dir) if explain_dir else res['path'].with_name(res['path'].stem + '-explain')
+        for p in explain_questions(run, ids, where, data, split, scenario, which, ratio, seed=seed, device=device):
+            print(f'wrote {p}')
+
+@call_parse
+def compare(a: Param('predictions of run A (a JSONL file written by predict)', str),
+            b: Param('predictions of run B on the same questions', str),
+            show: Param('questions answered differently to list', int) = 20,
+            out: Param('also write the comparison as JSON', str) = None):
+    "Questions where two prediction files differ, per type, with McNemar's exact test of the accuracy difference."
+    res = compare_predictions(a, b)
+    print(format_comparison(res, show))
+    if out: print(f'wrote {write_json(out, res)}')
+
+@call_parse
+def ask(run: Param('run directory', str, required=True) = None,
+        question: Param('the question, in quotes', str, required=True) = None,
+        video: Param('a video file (.mp4, .mkv, ...): its features are extracted as `extract` does', str) = None,
+        video_id: Param('or: a video of the feature store in --data', str) = None,
+        data: Param("benchmark directory for --video_id (default: the run's)", str) = None,
+        missing: Param('audio or visual: that modality is never read', str) = None,
+        resnet_weights: Param('with --video: torchvision ResNet-18 ImageNet weights (.pth)', str) = None,
+        vggish_weights: Param('with --video: torchvggish VGGish weights (.pth)', str) = None,
+        vggish_pca: Param('with --video: VGGish PCA parameters, if the run was trained with them', str) = None,
+        explain: Param('save a picture of what the model attends to (PNG)', str) = None,
+        which: Param('checkpoint: best or last', str, choices=['best', 'last']) = 'best',
+        seed: Param('seed of the AVR chain', int) = 0, device: Param('cpu, cuda, ...', str) = 'cpu'):
+    "Answer a question about a video file or a stored video; print the top-5 answers with their probabilities."
+    r = ask_question(run, question, video, data, video_id, None if missing in (None, 'none') else missing, which,
+                     device, resnet_weights, vggish_weights, vggish_pca, seed=seed, explain_png=explain)
+    print(f"{' '.join(r['words'])}?   (missing: {r['missing'] or 'nothing'})")
+    for answer, p in r['top5']: print(f'{100 * p:7.2f}%  {answer}')
+    if r['png']: print(f"wrote {r['png']}")
+
+COMMANDS.update(predict=predict, compare=compare, ask=ask)

@@ -15,19 +15,22 @@ from fastcore.basics import patch
 from .backbones import AVQABackbone, QuestionFeatures, make_backbone
 from .rmm import RMMConfig, RMMGenerator, rmmr_loss
 from .avr import AUTHORS_AVR, AVRConfig, AVRDiffusion, make_generator
+from .comparators import COMPARATORS, ComparatorConfig, make_comparator, weighted_loss
 
 # %% auto 0
-__all__ = ['METHODS', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS', 'ModelConfig',
-           'RecallGate', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
+__all__ = ['METHODS', 'COMPARATOR_DROPOUT', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS',
+           'ModelConfig', 'RecallGate', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
 
 # %% ../nbs/05_model.ipynb 7
-METHODS = ('baseline', 'ours')
+METHODS = ('baseline', 'ours', *COMPARATORS)   # the backbone alone, RMM + AVR, Table 3's comparators
+COMPARATOR_DROPOUT = 2 / 3   # modality dropout a comparator trains with unless told (ReportConfig's)
 FILLS = ('zeros', 'zero_input', 'mean')
 VISUAL_RECALLS = ('map', 'pooled')     # what RMM recalls of a missing visual map (see "Beyond the paper")
 RMM_DEFAULTS = dict(similarity='cosine', tau=0.1, tau_joint=0.01, loss_norm='element')  # see "RMM addressing" below
 # set by the model, not by the settings
 _OWNED = dict(rmm_settings=('n_slots', 'audio_dim', 'visual_shape', 'text_dim'),
-              avr_settings=('n_steps', 'audio_dim', 'visual_channels'))
+              avr_settings=('n_steps', 'audio_dim', 'visual_channels'),
+              comparator_settings=('method', 'audio_dim', 'visual_shape', 'text_dim', 'n_answers'))
 
 def _check_settings(name: str, settings, cls):
     "ValueError unless `settings` is a dict of `cls` fields that the model does not set itself."
@@ -49,7 +52,7 @@ class ModelConfig:
     n_answers: int = 42
     audio_dim: int = 128                   # raw audio feature size (VGGish)
     visual_shape: tuple = (512, 14, 14)    # raw visual map (C, H, W) (ResNet-18)
-    method: str = 'ours'                   # 'baseline': backbone only | 'ours': backbone + RMM + AVR
+    method: str = 'ours'                   # 'baseline': backbone only | 'ours': + RMM + AVR | a comparator (03a)
     use_rmm: bool = True                   # Table 4 ablations (ignored for 'baseline')
     use_avr: bool = True
     n_slots: int = 75                      # L (Table 5)
@@ -59,11 +62,13 @@ class ModelConfig:
     lambda_aux: float = 0.5                # weight of the backbone's auxiliary losses (AVST's L_s)
     rmm_settings: dict = field(default_factory=dict)   # RMMConfig fields, merged over RMM_DEFAULTS
     avr_settings: dict = field(default_factory=dict)   # AVRConfig fields
+    comparator_settings: dict = field(default_factory=dict)   # ComparatorConfig fields (width, loss weights, ...)
     missing_fill: str = 'zeros'            # stand-in for a missing modality where no RMM recalls it
     enhance_present: bool = True           # Fig. 4b: the present modality is replaced by its AVR enhancement too
     detach_rmmr_target: bool = False       # True: L_rmmr does not train the backbone's audio projection
     # training: share of samples that lose audio or visual (half each) to `missing_fill` (Table 3 baseline)
-    modality_dropout: float = 0.0
+    # or to the comparator's stand-in; None: 0 for baseline and ours, COMPARATOR_DROPOUT for a comparator
+    modality_dropout: Optional[float] = None
     # beyond the paper (see "Beyond the paper"): a learned gate g mixes g * recall + (1 - g) * missing_fill
     recall_gate: bool = False
     rmm_recalls: tuple = ('audio', 'visual')   # the missing modalities RMM stands in for; the others: missing_fill
@@ -88,6 +93,7 @@ def _validate(self: ModelConfig):
         raise ValueError(f'visual_recall must be one of {VISUAL_RECALLS}, got {self.visual_recall!r}')
     if self.recall_gate and not (self.method == 'ours' and self.use_rmm and len(self.rmm_recalls) == 2):
         raise ValueError("recall_gate gates RMM's recall: it needs method='ours', use_rmm=True and both rmm_recalls")
+    if self.modality_dropout is None: self.modality_dropout = COMPARATOR_DROPOUT if self.method in COMPARATORS else 0.
     if not 0 <= self.modality_dropout < 1:
         raise ValueError(f'modality_dropout must be in [0, 1), got {self.modality_dropout}')
     sizes = dict(n_slots=self.n_slots, n_steps=self.n_steps, vocab_size=self.vocab_size, n_answers=self.n_answers,
@@ -99,6 +105,8 @@ def _validate(self: ModelConfig):
     _check_settings('avr_settings', self.avr_settings, AVRConfig)
     self.rmm_settings = {**RMM_DEFAULTS, **self.rmm_settings}   # explicit, so a saved config records it
     RMMConfig(**self.rmm_settings)                               # bad values fail now
+    _check_settings('comparator_settings', self.comparator_settings, ComparatorConfig)
+    ComparatorConfig(**self.comparator_settings)                 # bad values fail now
     avr = AVRConfig(n_steps=self.n_steps, **self.avr_settings)
     pinned = [f.name for f in fields(AVRConfig) if f.name not in _OWNED['avr_settings']]
     keep_none = self.avr_settings.get('hidden', 0) is None                   # hidden=None: C, set by the model
@@ -145,23 +153,37 @@ class MissingAVQA(nn.Module):
         shapes = bb.feature_shapes(*cfg.visual_shape[1:])
         # per segment: (d,), (C, H, W)
         self.audio_feat, self.visual_feat = tuple(shapes['audio']), tuple(shapes['visual'])
-        self.rmm = self.avr = self.gate = None
+        self.rmm = self.avr = self.gate = self.comparator = None
         # raw-input means, set by `set_feature_means`; not saved (non-persistent), so checkpoints stay interchangeable
         if cfg.missing_fill == 'mean':
             self.register_buffer('audio_mean', torch.zeros(cfg.audio_dim), persistent=False)          # (audio_dim,)
             self.register_buffer('visual_mean', torch.zeros(cfg.visual_shape), persistent=False)      # (C, H, W)
         if cfg.method == 'baseline': return
         if not (bb.uses_audio and bb.uses_visual):
-            raise ValueError("method='ours' needs a backbone variant that uses audio and visual")
+            raise ValueError(f"method={cfg.method!r} needs a backbone variant that uses audio and visual")
         if len(self.audio_feat) != 1:
-            raise ValueError(f'ours needs audio features of shape (d,) per segment, got {self.audio_feat}')
+            raise ValueError(f'{cfg.method} needs audio features of shape (d,) per segment, got {self.audio_feat}')
         d, (C, H, W) = self.audio_feat[0], self.visual_feat
+        if cfg.method in COMPARATORS: return self._add_comparator(d, (C, H, W))
         if cfg.use_rmm:
             self.rmm = RMMGenerator(RMMConfig(n_slots=cfg.n_slots, audio_dim=d, visual_shape=(C, H, W),
                                               text_dim=bb.cfg.d_model, **cfg.rmm_settings))
         if cfg.recall_gate: self.gate = RecallGate(d, C, bb.cfg.d_model)
         if cfg.use_avr:
             self.avr = AVRDiffusion(AVRConfig(audio_dim=d, visual_channels=C, n_steps=cfg.n_steps, **cfg.avr_settings))
+
+@patch
+def _add_comparator(self: MissingAVQA, d: int, visual_shape: tuple):
+    "The Table 3 method of `cfg.method` (03a); MAP with `train_backbone=False` freezes all but the answer head."
+    cfg, bb = self.cfg, self.backbone
+    self.comparator = make_comparator(ComparatorConfig(method=cfg.method, audio_dim=d, visual_shape=visual_shape,
+                                                       text_dim=bb.cfg.d_model, n_answers=cfg.n_answers,
+                                                       **cfg.comparator_settings))
+    if cfg.method == 'map' and not self.comparator.cfg.train_backbone:
+        if not bb.answer_head:
+            raise ValueError(f'{type(bb).__name__} names no answer head (answer_head) to train under a frozen '
+                             "backbone: set comparator_settings={'train_backbone': True}")
+        for name, p in bb.named_parameters(): p.requires_grad_(name.split('.')[0] in bb.answer_head)
 
 def build_model(cfg) -> MissingAVQA:
     "The model of a `ModelConfig` (or of a dict of its fields, e.g. read from a run's config.json)."
@@ -257,7 +279,8 @@ def recall(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tenso
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     """Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of
-    those samples."""
+    those samples. A comparator (03a) sees every sample, complete ones too."""
+    if self.comparator is not None: return tuple(self.comparator(f_a, f_v, f_t, audio_missing, visual_missing)[:2])
     ra, rv = audio_missing.nonzero().flatten(), visual_missing.nonzero().flatten()    # samples missing audio / visual
     if f_a is not None and len(ra):
         # f^{a_p} (Eq. 2) in the missing rows
@@ -339,15 +362,21 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     f_a, f_v = bb.encode_modalities(batch['audio'].float(), batch['visual'].float())     # float16 -> float32
     neg = batch.get('neg_visual')
     neg_f_v = bb.encode_modalities(None, neg.float())[1] if neg is not None and bb.uses_visual else None
-    a_in, v_in = f_a, f_v
-    # Table 3 baseline: some samples lose a modality
-    if cfg.modality_dropout > 0 and self.training:
-        a_in, v_in = self.complete_features(f_a, f_v, q.f_t,
-                                            *self.dropout_masks(len(f_a), f_a.device, generator), generator)
+    a_in, v_in, own = f_a, f_v, {}
+    # Table 3 baseline and comparators: some samples lose a modality
+    drop = self.dropout_masks(len(f_a), f_a.device, generator) if cfg.modality_dropout > 0 and self.training else None
+    if self.comparator is not None:
+        no = torch.zeros(len(f_a), dtype=torch.bool, device=f_a.device)
+        # the real features of a dropped modality: targets only (ActionMAE), detached
+        a_in, v_in, own = self.comparator(f_a, f_v, q.f_t, *(drop or (no, no)),
+                                          targets=(f_a.detach(), f_v.detach(), batch['answer']))
+        if a_in.shape[1] != f_a.shape[1]: neg_f_v = None        # MAP's prompt segments: no L_s on a frozen grounding
+    elif drop is not None: a_in, v_in = self.complete_features(f_a, f_v, q.f_t, *drop, generator)
     # Eq. (8)'s terms below see the real f_a, f_v
     logits, aux = bb.answer(a_in, v_in, q, neg_f_v=neg_f_v)
-    out = {'qa': F.cross_entropy(logits, batch['answer']), **{AUX_NAMES.get(k, k): v for k, v in aux.items()}}
+    out = {'qa': F.cross_entropy(logits, batch['answer']), **{AUX_NAMES.get(k, k): v for k, v in aux.items()}, **own}
     total = out['qa'] + cfg.lambda_aux * sum(aux.values())
+    if self.comparator is not None: total = total + weighted_loss(self.comparator.cfg, own)
     if cfg.method == 'ours':
         out.update(self.missing_losses(f_a, f_v, q, batch['answer'], generator))
         total = total + out['qa_audio_missing'] + out['qa_visual_missing']                  # L_avqa
@@ -366,7 +395,7 @@ def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     if self.avr is not None: self.avr.cfg.check_inputs = on
     return self
 
-# %% ../nbs/05_model.ipynb 80
+# %% ../nbs/05_model.ipynb 83
 PRESETS = ('paper', 'authors', 'ours')
 _PRESET_SETTINGS = {
     'paper': dict(rmm_settings=dict(similarity='dot_sqrt', tau=1.0, tau_joint=1.0, loss_norm='sample'),
@@ -381,7 +410,7 @@ TRAIN_PRESETS = {'paper': dict(lr=1e-4, batch_size=4),
                  'authors': dict(lr=1e-4, batch_size=4, epochs=50, lr_step=20),
                  'ours': {}}
 
-# %% ../nbs/05_model.ipynb 81
+# %% ../nbs/05_model.ipynb 84
 def preset_settings(name: str, **over) -> dict:
     """ModelConfig fields of preset `name` (PRESETS) with `over` (sizes, backbone, ...) on top, dicts merged one level
     down: a partial dict, as `TrainConfig.model` takes it (the data fill in its sizes)."""

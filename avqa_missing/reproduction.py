@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .model import PRESETS, ModelConfig, preset_settings
+from .comparators import COMPARATORS, TABLE3_NAMES
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
 from .runs import TrainConfig, load_run, make_model, open_store, split_questions
 from .train import step_flops, train
@@ -20,14 +21,15 @@ from .evaluate import (TABLE_KEYS, evaluate, evaluate_run, format_table, missing
                                    write_json)
 
 # %% auto 0
-__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'ABLATIONS', 'FIXES', 'SCALES', 'T3_ROWS', 'SC_LABEL',
-           'BASELINE_ROWS', 'DEMO_VARIANTS', 'ABLATION_DIRS', 'DEMO_ABLATIONS', 'DENOISER_SIZES', 'ReportConfig',
-           'merge_settings', 'ours_sizes', 'preset_model', 'preset_row', 'report_plan', 'run_dir', 'feature_means',
-           'mean_imputation_model', 'result_settings', 'report_seed', 'report', 'scale_config', 'seed_values', 'pm',
-           'mean_table', 'has_rows', 'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired',
-           'paired_table', 'paired_interval', 'best_baseline', 'versus_best_table', 'preset_rows', 'report_markdown',
-           'write_report', 'scalars', 'demo_runs', 'run_demo', 'write_demo', 'demo_study', 'gap_recovered',
-           'denoiser_curve']
+__all__ = ['AVR_SMALL', 'AVST_MODEL', 'TSPM_MODEL', 'SCENARIOS3', 'COMPARATOR_ROWS', 'COMPARATOR_SMALL', 'ABLATIONS', 'FIXES',
+           'SCALES', 'T3_ROWS', 'SC_LABEL', 'BASELINE_ROWS', 'DEMO_VARIANTS', 'ABLATION_DIRS', 'DEMO_ABLATIONS',
+           'DENOISER_SIZES', 'COMPARATOR_DIRS', 'ReportConfig', 'merge_settings', 'ours_sizes', 'preset_model',
+           'preset_row', 'comparator_model', 'report_plan', 'run_dir', 'feature_means', 'mean_imputation_model',
+           'result_settings', 'report_seed', 'report', 'scale_config', 'seed_values', 'pm', 'mean_table', 'has_rows',
+           'summary_table', 'type_tables', 'table4', 'sweep_table', 'plot_fig5', 'paired', 'paired_table',
+           'paired_interval', 'best_baseline', 'versus_best_table', 'interval_cell', 'versus_table', 'preset_rows',
+           'report_markdown', 'write_report', 'scalars', 'demo_runs', 'run_demo', 'write_demo', 'demo_study',
+           'gap_recovered', 'denoiser_curve', 'comparator_study', 'merge_rows']
 
 # %% ../nbs/09_reproduction.ipynb 7
 AVR_SMALL = dict(hidden=16, width=16)
@@ -36,6 +38,9 @@ AVST_MODEL = dict(backbone='avst', backbone_settings=dict(d_model=64, word_dim=6
 TSPM_MODEL = dict(backbone='tspm', backbone_settings=dict(d_model=64, word_dim=64, heads=4, top_k=5, n_tokens=14),
                   n_slots=25, n_steps=5, avr_settings=AVR_SMALL)     # as 08_tspm measured it
 SCENARIOS3 = ('complete', 'audio-missing', 'visual-missing')
+# Table 3's published comparators (03a): row name of each, and their width at the demo's sizes (= AVST's d_model)
+COMPARATOR_ROWS = {m: f'AVST+{TABLE3_NAMES[m]}' for m in COMPARATORS}
+COMPARATOR_SMALL = dict(width=64)
 # Table 4's halves and the control with neither, as ModelConfig fields over ours
 ABLATIONS = {'AVST+RMM': dict(use_avr=False), 'AVST+AVR': dict(use_rmm=False),
              'AVST, zero-filled pairs': dict(use_rmm=False, use_avr=False)}
@@ -69,12 +74,16 @@ class ReportConfig:
     preset: str = 'ours'                # the method preset of every ours row (model.PRESETS)
     presets: tuple = PRESETS            # presets run side by side (one more run each besides `preset`)
     fixes: tuple = ('detached_target',)   # names in FIXES: video-missing options, one run each (09a_video_missing)
+    comparators: tuple = COMPARATORS    # Table 3's published methods (03a), one run each
+    comparator_settings: dict = field(default_factory=lambda: dict(COMPARATOR_SMALL))   # ComparatorConfig fields
     ratios: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)   # Fig. 5
     device: str = 'auto'
     progress: bool = False
     def __post_init__(self):
         self.seeds, self.slots, self.steps, self.ratios = map(tuple, (self.seeds, self.slots, self.steps, self.ratios))
-        self.presets, self.fixes = tuple(self.presets), tuple(self.fixes)
+        self.presets, self.fixes, self.comparators = tuple(self.presets), tuple(self.fixes), tuple(self.comparators)
+        if bad := [c for c in self.comparators if c not in COMPARATORS]:
+            raise ValueError(f'unknown comparator(s) {bad}; choose from {COMPARATORS}')
         if bad := [p for p in (self.preset, *self.presets) if p not in PRESETS]:
             raise ValueError(f'unknown preset(s) {bad}; choose from {PRESETS}')
         if bad := [f for f in self.fixes if f not in FIXES]:
@@ -106,6 +115,11 @@ def preset_row(rc, preset: str) -> str:
     own = rc.get('preset', 'ours') if isinstance(rc, dict) else rc.preset       # results written before presets
     return 'AVST+Ours' if preset == own else f'AVST+Ours, {preset} preset'
 
+def comparator_model(model: dict, method: str, settings: dict, dropout: float) -> dict:
+    "ModelConfig fields of comparator `method` on the backbone of `model` (its RMM and AVR settings dropped)."
+    keep = {k: v for k, v in model.items() if k not in ('n_slots', 'n_steps', 'rmm_settings', 'avr_settings')}
+    return {**keep, 'method': method, 'comparator_settings': dict(settings), 'modality_dropout': dropout}
+
 def report_plan(rc: ReportConfig) -> dict:
     """{row name: dict(model=ModelConfig fields, init=row name of the backbone run or None)} for every run
     `report` trains."""
@@ -122,6 +136,9 @@ def report_plan(rc: ReportConfig) -> dict:
     plan.update({f'AVST+Ours, T={T}': ours(n_steps=T) for T in rc.steps if T != base['n_steps']})
     plan.update({preset_row(rc, p): dict(model=preset_model(rc.models['avst'], p), init='AVST') for p in rc.presets})
     plan.update({f'AVST+Ours, {name}': ours(**FIXES[name]) for name in rc.fixes})
+    plan.update({COMPARATOR_ROWS[m]: dict(model=comparator_model(rc.models['avst'], m, rc.comparator_settings,
+                                                                 rc.modality_dropout), init='AVST')
+                 for m in rc.comparators})
     return plan
 
 def run_dir(name: str) -> str:
@@ -247,7 +264,10 @@ def has_rows(res: dict, *rows) -> list:
 T3_ROWS = {'AVST': 'zero-filling (AVST as trained)', 'AVST, mean imputation': 'mean-feature imputation',
            'AVST, modality dropout':
                'modality-dropout training', 'AVST, zero-filled pairs': "Eq. (8)'s answer terms, zero-filled pairs",
-           'AVST+RMM': 'RMM only', 'AVST+AVR': 'AVR only', 'AVST+Ours': 'RMM + AVR (ours)'}
+           'AVST+RMM': 'RMM only', 'AVST+AVR': 'AVR only',
+           'AVST+Lee et al.': 'missing-aware prompts (Lee et al., CVPR 2023)',
+           'AVST+ShaSpec': 'ShaSpec (Wang et al., CVPR 2023)', 'AVST+ActionMAE': 'ActionMAE (Woo et al., AAAI 2023)',
+           'AVST+DrFuse': 'DrFuse (Yao et al., AAAI 2024)', 'AVST+Ours': 'RMM + AVR (ours)'}
 SC_LABEL = {'complete': 'complete', 'audio-missing': 'audio missing', 'visual-missing': 'visual missing'}
 
 def summary_table(res: dict, rows: dict, scenarios=SCENARIOS3, key: str = 'All Avg') -> str:
@@ -313,7 +333,7 @@ def paired_table(res: dict, rows: dict, versus: str = 'AVST+Ours', scenarios=SCE
             '|---' * (len(scenarios) + 1) + '|']
     cell = lambda d: f'{pm(d)} ({int((d > 0).sum())}/{len(d)})'
     return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(paired(res, r, versus, s)) for s in scenarios) + ' |'
-                             for r, label in rows.items() if r != versus and has_rows(res, r, versus)])
+                             for r, label in rows.items() if r != versus and len(has_rows(res, r, versus)) == 2])
 
 # %% ../nbs/09_reproduction.ipynb 43
 BASELINE_ROWS = ('AVST', 'AVST, mean imputation', 'AVST, modality dropout', 'AVST, zero-filled pairs')
@@ -345,13 +365,25 @@ def versus_best_table(res: dict, rows: dict, scenarios=SCENARIOS3) -> str:
     return '\n'.join(head + [f'| {label} | ' + ' | '.join(cell(r, s) for s in scenarios) + ' |'
                              for r, label in rows.items() if has_rows(res, r)])
 
+def interval_cell(d) -> str:
+    "Per-seed differences as 'mean [95% interval] (seeds above 0)'."
+    d = np.asarray(d, dtype=float); m, lo, hi = paired_interval(d)
+    return f'{m:+.2f} [{lo:+.2f}, {hi:+.2f}] ({int((d > 0).sum())}/{len(d)})'
+
+def versus_table(res: dict, rows: dict, versus: str = 'AVST+Ours', scenarios=SCENARIOS3) -> str:
+    "Markdown: `versus` minus each row, paired by seed: mean [95% interval] (seeds where `versus` is ahead)."
+    head = [f'| {versus} minus | ' + ' | '.join(SC_LABEL[s] for s in scenarios) + ' |',
+            '|---' * (len(scenarios) + 1) + '|']
+    return '\n'.join(head + [f'| {label} | ' + ' | '.join(interval_cell(paired(res, r, versus, s)) for s in scenarios)
+                             + ' |' for r, label in rows.items() if r != versus and len(has_rows(res, r, versus)) == 2])
+
 def preset_rows(res: dict) -> dict:
     "{row: label} of the presets and fixes a results dict holds, in PRESETS order, then FIXES."
     rc = res['config']
     rows = {preset_row(rc, p): f'{p} preset' for p in PRESETS if p in rc.get('presets', ()) or p == rc.get('preset')}
     return {**rows, **{f'AVST+Ours, {f}': f for f in rc.get('fixes', ())}}
 
-# %% ../nbs/09_reproduction.ipynb 48
+# %% ../nbs/09_reproduction.ipynb 50
 def report_markdown(res: dict) -> str:
     "All the tables of a results dict, as one Markdown document."
     rc, n = res['config'], len(res['seeds'])
@@ -362,6 +394,8 @@ def report_markdown(res: dict) -> str:
              '## Table 1: backbones with and without ours (All Avg)', summary_table(res, {r: r for r in t1}),
              '### Per question type (means)', '```\n' + type_tables(res, t1) + '\n```',
              '## Table 3: ways of handling a missing modality (AVST)', summary_table(res, T3_ROWS),
+             '### Ours minus each published comparator, paired by seed: mean [95% interval] (seeds ahead)',
+             versus_table(res, {COMPARATOR_ROWS[m]: TABLE3_NAMES[m] for m in rc.get('comparators', ())}),
              '### Per question type (means)', '```\n' + type_tables(res, T3_ROWS) + '\n```',
              '## Table 4: RMM and AVR', table4(res),
              '## Table 5: RMM slots L', sweep_table(res, 'L', rc['slots'], 'AVST'),
@@ -381,7 +415,7 @@ def write_report(res: dict, out) -> Path:
     (out/'report.md').write_text(report_markdown(res))
     return out/'report.md'
 
-# %% ../nbs/09_reproduction.ipynb 51
+# %% ../nbs/09_reproduction.ipynb 53
 def scalars(table: dict) -> dict:
     "The plain-data entries of an `evaluate_run` result (accuracies, counts, labels), for JSON."
     return {k: v for k, v in table.items() if isinstance(v, (int, float, str))}
@@ -418,7 +452,7 @@ def write_demo(rows: dict, out) -> tuple[Path, Path]:
     ax = plot_scenarios(rows); ax.figure.savefig(Path(out, 'comparison.png'), dpi=120, bbox_inches='tight')
     return js, Path(out, 'comparison.png')
 
-# %% ../nbs/09_reproduction.ipynb 54
+# %% ../nbs/09_reproduction.ipynb 56
 ABLATION_DIRS = {'AVST+RMM': 'avst-rmm', 'AVST+AVR': 'avst-avr', 'AVST, zero-filled pairs': 'avst-zero-pairs'}
 DEMO_ABLATIONS = {**{r: (ABLATION_DIRS[r], o) for r, o in ABLATIONS.items()},
                   'AVST+RMM+AVR, present kept': ('avst-ours-keep', dict(enhance_present=False)),
@@ -437,14 +471,14 @@ def demo_study(out='avqa_study', seeds=(0, 1, 2), variants: dict | None = None, 
         res['seeds'][str(s)] = dict(rows=rows)
     return res
 
-# %% ../nbs/09_reproduction.ipynb 56
+# %% ../nbs/09_reproduction.ipynb 58
 def gap_recovered(res: dict, row: str, scenario: str, base: str = 'AVST') -> np.ndarray:
     """Per seed, the fraction of `base`'s complete-to-`scenario` drop that `row` wins back: (row - base) /
     (base complete - base)."""
     acc = lambda r, sc: seed_values(res, r, sc)
     return (acc(row, scenario) - acc(base, scenario)) / (acc(base, 'complete') - acc(base, scenario))
 
-# %% ../nbs/09_reproduction.ipynb 62
+# %% ../nbs/09_reproduction.ipynb 64
 DENOISER_SIZES = ((16, 16), (32, 32), (64, 64))     # (hidden, width); the demo's AVR is (16, 16)
 
 def denoiser_curve(out='avqa_denoiser_curve', seeds=(0, 1, 2), sizes=DENOISER_SIZES, steps=(5, 10), **kw) -> dict:
@@ -463,3 +497,23 @@ def denoiser_curve(out='avqa_denoiser_curve', seeds=(0, 1, 2), sizes=DENOISER_SI
     batch = next(iter(make_loader(AVQADataset(split_questions(data, 'train'), open_store(data), vocab), 64)))
     res['step_flops'] = {name: step_flops(load_run(runs[name])[0], batch)['total'] for name in variants}
     return res
+
+# %% ../nbs/09_reproduction.ipynb 73
+COMPARATOR_DIRS = {m: f'cmp-{m}' for m in COMPARATORS}
+
+def comparator_study(out='avqa_comparators', seeds=(0, 1, 2), methods=COMPARATORS, **kw) -> dict:
+    """Per seed: each comparator fine-tuned from the demo's AVST (`demo_runs`; finished runs reused) and evaluated
+    under SCENARIOS3: {'seeds': {seed: {'rows': {row: {scenario: table}}}}}; `kw` go to `demo_runs`."""
+    variants = {COMPARATOR_ROWS[m]: (COMPARATOR_DIRS[m], dict(method=m, comparator_settings=COMPARATOR_SMALL))
+                for m in methods}
+    res = dict(synth_version=SYNTH_VERSION, comparator_settings=COMPARATOR_SMALL, seeds={})
+    for s in seeds:
+        data, runs = demo_runs(Path(out)/f'seed{s}', seed=s, progress=False, variants=variants, **kw)
+        res['seeds'][str(s)] = dict(rows={name: {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS3}
+                                          for name, run in runs.items() if name != 'AVST'})
+    return res
+
+def merge_rows(*results) -> dict:
+    "One results dict with every row of `results` per seed (the seeds all of them share); later ones win on a clash."
+    seeds = [s for s in results[0]['seeds'] if all(s in r['seeds'] for r in results)]
+    return dict(seeds={s: dict(rows={k: v for r in results for k, v in r['seeds'][s]['rows'].items()}) for s in seeds})

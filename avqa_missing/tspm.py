@@ -232,6 +232,7 @@ class TSPM(AVQABackbone):
     """TSPM (004 §3): TPC prompt -> TPM Top-k segments (Eqs. 1-2) -> SPM token merging and audio attention
     (Eqs. 3-5) -> fusion (Eqs. 6-7)."""
     config_class = TSPMConfig
+    answer_head = ('fc_av', 'fc_ans')
     def __init__(self, cfg: Optional[TSPMConfig] = None, **settings):
         super().__init__()
         self.cfg = c = cfg if cfg is not None else TSPMConfig(**settings)
