@@ -165,8 +165,13 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
             workers: Param('decoding processes', int) = 4,
             on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)',
                             str, choices=['fail', 'skip']) = 'fail',
-            n_frames: Param('seconds per video (1 frame / 1 audio example each)', int) = 60,
-            stride: Param('keep every stride-th second (AVST: 6 -> T=10)', int) = 6,
+            n_frames: Param('segments per video (1 frame / 1 audio example each)', int) = 60,
+            stride: Param('keep every stride-th segment (AVST: 6 -> T=10)', int) = 6,
+            sampling: Param("segments: 'seconds' (1 s each; MUSIC-AVQA) or 'spread' (n_frames equal parts of "
+                            "each video; AVQA: --sampling spread --n_frames 10 --stride 1)", str,
+                            choices=['seconds', 'spread']) = 'seconds',
+            on_short: Param('a video shorter than n_frames seconds: pad it (warned, recorded), fail, or spread '
+                            'its segments over its length', str, choices=['pad', 'fail', 'spread']) = 'pad',
             norm: Param('frame normalisation: music-avqa (their script) or imagenet', str,
                         choices=['music-avqa', 'imagenet']) = 'music-avqa',
             overwrite: Param('replace an existing store', store_true) = False,
@@ -175,7 +180,8 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
     ids = annotated_video_ids(annotations) if annotations else None
     path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames,
                        stride=stride, norm=norm, batch_size=batch_size, workers=workers, on_error=on_error,
-                       video_ids=ids, overwrite=overwrite, quiet=quiet)
+                       video_ids=ids, overwrite=overwrite, quiet=quiet,
+                       on_short=on_short, sampling=sampling)
     print(f'wrote {path}')
 
 # %% ../nbs/11_cli.ipynb 17

@@ -17,14 +17,15 @@ from tqdm.auto import tqdm
 
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
-           'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'M16', 'BLOCK', 'IN_BLOCK',
-           'MODALITIES', 'parse_type', 'fill_template', 'Question', 'parse_question', 'load_annotations', 'tmp_path',
-           'atomic_write', 'write_text_atomic', 'Vocab', 'encode', 'decode', 'save', 'load', 'template_key',
-           'split_prompt', 'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling', 'read_npy_header',
-           'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official',
-           'write_official', 'FeatureStore', 'row_of', 'fletcher32_ok', 'DamagedStoreError', 'read_audio',
-           'read_visual', 'read_frames', 'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite',
-           'finite', 'collate_avqa', 'make_loader', 'make_questions']
+           'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'SAMPLING_MODES',
+           'MUSIC_AVQA_SAMPLING', 'AVQA_SAMPLING', 'VIDEO_INFO', 'M16', 'BLOCK', 'IN_BLOCK', 'MODALITIES', 'parse_type',
+           'fill_template', 'Question', 'parse_question', 'load_annotations', 'tmp_path', 'atomic_write',
+           'write_text_atomic', 'Vocab', 'encode', 'decode', 'save', 'load', 'template_key', 'split_prompt',
+           'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling', 'read_npy_header', 'sampled_segments',
+           'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official', 'write_official',
+           'FeatureStore', 'row_of', 'fletcher32_ok', 'DamagedStoreError', 'read_audio', 'read_visual', 'read_frames',
+           'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa',
+           'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 9
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -269,17 +270,25 @@ Vocab.encode_prompt, Vocab.decode_prompt = encode_prompt, decode_prompt
 
 # %% ../nbs/00_data.ipynb 46
 STORE_FORMAT, STORE_VERSION = 'avqa_missing.feature_store', 1
+SAMPLING_MODES = ('seconds', 'spread')   # a segment is one second / one of n_frames equal parts of the video
 
 @dataclass(frozen=True)
 class Sampling:
-    "Which per-second segments of a video the store keeps: every `stride`-th of `n_frames`, from `offset`."
-    n_frames: int = 60   # segments per source file (1 per second)
-    stride: int = 6      # AVST: "taking 1s every 6s"
+    "Which segments of a video the store keeps: every `stride`-th of `n_frames`, from `offset`."
+    n_frames: int = 60     # segments per video (mode 'seconds': 1 per second)
+    stride: int = 6        # AVST: "taking 1s every 6s"
     offset: int = 0
+    mode: str = 'seconds'  # or 'spread': n_frames equal segments over the video's real length
+    def __post_init__(self):
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {self.mode!r}")
     @property
     def index(self) -> np.ndarray: return np.arange(self.offset, self.n_frames, self.stride)
 
-# %% ../nbs/00_data.ipynb 49
+MUSIC_AVQA_SAMPLING = Sampling(60, 6)                # ~60 s videos: 1 s every 6 s (AVST), the default
+AVQA_SAMPLING = Sampling(10, 1, mode='spread')       # AVQA's 10 s clips: 10 segments over the real length
+
+# %% ../nbs/00_data.ipynb 50
 def read_npy_header(path: Path, kind: str, ndim: int, n_frames: int) -> np.ndarray:
     "Memory-map an official `<video_id>.npy` feature file and check that it exists and has the expected layout."
     if not path.is_file(): raise FileNotFoundError(f'{kind} feature file not found: {path}')
@@ -297,7 +306,7 @@ def sampled_segments(arr: np.ndarray, path: Path, kind: str, index: np.ndarray) 
     if not np.isfinite(x).all(): raise ValueError(f'{kind} feature file {path} contains NaN or Inf')
     return x
 
-# %% ../nbs/00_data.ipynb 51
+# %% ../nbs/00_data.ipynb 52
 def official_video_ids(audio_dir, visual_dir) -> list[str]:
     """Sorted ids of the `<video_id>.npy` files in either directory (a video missing from one is caught by
     `check_official`)."""
@@ -316,12 +325,15 @@ def check_official(audio_dir, visual_dir, video_ids: Sequence[str], n_frames: in
     if not dims: raise ValueError('no videos to convert')
     return dims['audio'][0], dims['visual']
 
-# %% ../nbs/00_data.ipynb 53
+# %% ../nbs/00_data.ipynb 54
 def store_meta(ids, sampling: Sampling, audio_dim, visual_shape, dtype, source) -> dict:
     "The attributes of a store; `ids_sha1` ties a partial file to its list of videos."
     return dict(format=STORE_FORMAT, version=STORE_VERSION, n_segments=len(sampling.index), **asdict(sampling),
                 audio_dim=int(audio_dim), visual_shape=[int(s) for s in visual_shape], dtype=dtype, source=source,
                 ids_sha1=hashlib.sha1('\n'.join(ids).encode()).hexdigest())
+
+VIDEO_INFO = {  # per-video records of a store: name -> (dtype, value meaning "not recorded")
+    'durations': ('float32', np.nan), 'padded': ('int16', -1), 'segment_times': ('float32', np.nan)}
 
 def _create_store(path: Path, ids, meta: dict) -> h5py.File:
     "A new, empty store with chunks sized for per-video (audio) and per-frame (visual) reads."
@@ -332,25 +344,29 @@ def _create_store(path: Path, ids, meta: dict) -> h5py.File:
                      fletcher32=True)
     # a checksum per chunk
     f.create_dataset('visual', (n, T, C, H, W), meta['dtype'], chunks=(1, 1, C, H, W), fletcher32=True)
+    for k, (dt, unknown) in VIDEO_INFO.items():
+        f.create_dataset(k, (n, T) if k == 'segment_times' else (n,), dt, fillvalue=unknown)
     f.attrs.update({k: json.dumps(v) for k, v in meta.items()}); f.attrs['n_done'] = 0; f.attrs['complete'] = False
     return f
 
-# %% ../nbs/00_data.ipynb 54
+# %% ../nbs/00_data.ipynb 55
 def _open_partial(path: Path, ids, meta: dict) -> tuple[h5py.File, int]:
     "Resume `path` if it is a partial store of the same videos and settings, else start it afresh."
     if path.exists():
         try:
             f = h5py.File(path, 'a')
-            if all(f.attrs.get(k) == json.dumps(v) for k, v in meta.items()): return f, int(f.attrs['n_done'])
+            same = all(f.attrs.get(k) == json.dumps(v) for k, v in meta.items())
+            if same and all(k in f for k in VIDEO_INFO): return f, int(f.attrs['n_done'])
             f.close()
         except Exception: pass  # damaged (e.g. killed mid-write): start again
         path.unlink()
     return _create_store(path, ids, meta), 0
 
-# %% ../nbs/00_data.ipynb 55
+# %% ../nbs/00_data.ipynb 56
 def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool = False, progress: bool = True,
                 flush_every: int = 64) -> Path:
-    "Write a store at `out` via `<out>.partial` (resumable); `read_video(i)` returns video i's sampled (audio, visual)."
+    """Write a store at `out` via `<out>.partial` (resumable); `read_video(i)` returns video i's sampled (audio,
+    visual), or (audio, visual, info) with info a dict of `VIDEO_INFO` entries."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f'{out} already exists; use overwrite=True (--overwrite) to replace it')
@@ -359,7 +375,9 @@ def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool
     with f:
         for i in tqdm(range(start, len(ids)), initial=start, total=len(ids), desc=f'write {out.name}',
                       disable=not progress):
-            for kind, x in zip(('audio', 'visual'), read_video(i)):
+            got = read_video(i)
+            for k, v in (got[2] if len(got) > 2 else {}).items(): f[k][i] = v
+            for kind, x in zip(('audio', 'visual'), got[:2]):
                 with np.errstate(over='ignore'): y = np.asarray(x).astype(meta['dtype'])  # overflow -> inf, caught next
                 if not np.isfinite(y).all():
                     raise ValueError(f"{kind} of video {ids[i]} has NaN/Inf or values beyond the {meta['dtype']} range")
@@ -369,12 +387,15 @@ def write_store(out, ids: Sequence[str], read_video, meta: dict, overwrite: bool
     os.replace(partial, out)  # atomic: `out` appears only when complete
     return out
 
-# %% ../nbs/00_data.ipynb 56
+# %% ../nbs/00_data.ipynb 57
 def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None = None,
                      sampling: Sampling = Sampling(), dtype: str = 'float16', overwrite: bool = False,
                      progress: bool = True, flush_every: int = 64) -> Path:
     "Convert the official layout (`audio_dir`/`visual_dir` of `<video_id>.npy`) into one HDF5 store at `out`."
     audio_dir, visual_dir = Path(audio_dir), Path(visual_dir)
+    if sampling.mode != 'seconds':
+        raise ValueError(f"official .npy features are per second: convert needs sampling mode 'seconds', "
+                         f"got {sampling.mode!r}")
     if Path(out).exists() and not overwrite:
         raise FileExistsError(f'{out} already exists; use overwrite=True (--overwrite) to replace it')
     ids = sorted(set(video_ids)) if video_ids is not None else official_video_ids(audio_dir, visual_dir)
@@ -387,7 +408,7 @@ def convert_official(audio_dir, visual_dir, out, video_ids: Sequence[str] | None
                 for kind, d, nd in (('audio', audio_dir, 2), ('visual', visual_dir, 4))]
     return write_store(out, ids, read_video, meta, overwrite, progress, flush_every)
 
-# %% ../nbs/00_data.ipynb 58
+# %% ../nbs/00_data.ipynb 59
 def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Path, Path]:
     "Write `{video_id: (audio [F, Da], visual [F, C, H, W])}` in the official layout under `root`; return the two dirs."
     audio_dir, visual_dir = Path(root)/'audio', Path(root)/'visual'
@@ -395,7 +416,7 @@ def write_official(root, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     for vid, (a, v) in features.items(): np.save(audio_dir/f'{vid}.npy', a); np.save(visual_dir/f'{vid}.npy', v)
     return audio_dir, visual_dir
 
-# %% ../nbs/00_data.ipynb 67
+# %% ../nbs/00_data.ipynb 68
 class FeatureStore:
     "Read-only access to a feature store written by `convert_official` (or `synth`); safe across DataLoader workers."
     def __init__(self, path):
@@ -415,6 +436,11 @@ class FeatureStore:
                 one_chunk = a.chunks == (1, *a.shape[1:]) and v.chunks == (1, 1, *v.shape[2:])
                 self.direct = one_chunk and not (a.compression or v.compression)
                 self.checksums = bool(a.fletcher32 and v.fletcher32)  # stores written before checksums have none
+                # per-video records (VIDEO_INFO); stores written before them: "not recorded"
+                n, T = len(self.video_ids), self.n_segments
+                for k, (dt, unknown) in VIDEO_INFO.items():
+                    shape = (n, T) if k == 'segment_times' else (n,)
+                    setattr(self, k, f[k][:n] if k in f else np.full(shape, unknown, dt))
                 # visual chunks whose checksum matched
                 self.checked = np.zeros((len(self.video_ids), self.n_segments), bool)
         except (OSError, KeyError, ValueError) as e:
@@ -426,7 +452,7 @@ class FeatureStore:
         self.row = {v: i for i, v in enumerate(self.video_ids)}
         self._h5, self._pid, self._raw, self._offsets, self._audio = None, None, None, {}, None
 
-# %% ../nbs/00_data.ipynb 68
+# %% ../nbs/00_data.ipynb 69
 def _file(self: FeatureStore) -> h5py.File:
     "This process's handle on the store, opened on first use (and again after a fork)."
     if self._h5 is None or self._pid != os.getpid(): self._h5, self._pid = h5py.File(self.path, 'r'), os.getpid()
@@ -446,7 +472,7 @@ FeatureStore.__len__ = lambda self: len(self.video_ids)
 FeatureStore.__repr__ = lambda self: (f'FeatureStore({self.path.name}: {len(self)} videos, T={self.n_segments}, '
                                       f'audio {self.audio_dim}, visual {self.visual_shape})')
 
-# %% ../nbs/00_data.ipynb 70
+# %% ../nbs/00_data.ipynb 71
 M16, BLOCK = 65535, 16                                               # Fletcher-32's modulus; words per block (see text)
 # (16, 2): a block's sum, its j-weighted sum
 IN_BLOCK = np.stack([np.ones(BLOCK), np.arange(BLOCK)], 1).astype(np.float32)
@@ -492,7 +518,7 @@ def _check(self: FeatureStore, frames: np.ndarray, stored: np.ndarray, rows: np.
 
 FeatureStore._damaged, FeatureStore._row_readable, FeatureStore._check = _damaged, _row_readable, _check
 
-# %% ../nbs/00_data.ipynb 71
+# %% ../nbs/00_data.ipynb 72
 def _read_chunks(ds: h5py.Dataset, idxs: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
     """Uncompressed chunks at `idxs`, read straight from the file: (K, *chunk[1:]), and their stored checksums
     (K, 4) or None."""
@@ -524,7 +550,7 @@ def _read_frame_chunks(self: FeatureStore, rows, ts) -> np.ndarray:
 
 FeatureStore.read_audio, FeatureStore._read_frame_chunks = read_audio, _read_frame_chunks
 
-# %% ../nbs/00_data.ipynb 73
+# %% ../nbs/00_data.ipynb 74
 def _video_offset(self: FeatureStore, row: int) -> int | None:
     "File offset of video `row`'s T visual chunks when they lie back to back (as `write_store` writes them), else None."
     if not self.direct: return None
@@ -547,7 +573,7 @@ def read_visual(self: FeatureStore, row: int) -> np.ndarray:
     if self.checksums: self._check(out, cs, np.full(self.n_segments, int(row)), np.arange(self.n_segments))
     return out
 
-# %% ../nbs/00_data.ipynb 74
+# %% ../nbs/00_data.ipynb 75
 def read_frames(self: FeatureStore, rows: Sequence[int], ts: Sequence[int]) -> np.ndarray:
     """Single visual frames `(rows[k], ts[k])`: (K, C, H, W); never more than the frames asked for, except a
     whole video in one read."""
@@ -565,7 +591,7 @@ def _fd(self: FeatureStore) -> int:
 FeatureStore._video_offset, FeatureStore.read_visual = _video_offset, read_visual
 FeatureStore.read_frames, FeatureStore._fd = read_frames, _fd
 
-# %% ../nbs/00_data.ipynb 82
+# %% ../nbs/00_data.ipynb 86
 MODALITIES = ('audio', 'visual')
 
 def resolve_missing(missing, n: int) -> list[str | None]:
@@ -578,7 +604,7 @@ def resolve_missing(missing, n: int) -> list[str | None]:
                          "(one modality at most; AVQA needs one)")
     return plan
 
-# %% ../nbs/00_data.ipynb 83
+# %% ../nbs/00_data.ipynb 87
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
     def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None,
@@ -605,7 +631,7 @@ class AVQADataset(Dataset):
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 84
+# %% ../nbs/00_data.ipynb 88
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
@@ -656,7 +682,7 @@ def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> 
 
 AVQADataset.negative_frames, AVQADataset.__getitem__, AVQADataset.finite = negative_frames, getitem, finite
 
-# %% ../nbs/00_data.ipynb 86
+# %% ../nbs/00_data.ipynb 90
 def collate_avqa(items: list[dict]) -> dict:
     """Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all
     -> no key."""
@@ -678,7 +704,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 88
+# %% ../nbs/00_data.ipynb 92
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0,
                    templates: Sequence[Question] = ()) -> list[Question]:
     """`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests

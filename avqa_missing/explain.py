@@ -336,24 +336,29 @@ def clip_settings(data_dir) -> tuple:
     try: meta = open_store(data_dir).meta
     except (OSError, ValueError): return Sampling(), ex.ExtractConfig()
     cfg = meta.get('extract', {}).get('cfg')                 # stores written by `extract` record it
-    sampling = Sampling(meta['n_frames'], meta['stride'], meta['offset'])
+    sampling = Sampling(meta['n_frames'], meta['stride'], meta['offset'], meta.get('mode', 'seconds'))
     return sampling, ex.ExtractConfig(**cfg) if cfg else ex.ExtractConfig()
 
-def clip_features(path, extractor, sampling: Sampling = Sampling(), missing: Optional[str] = None) -> dict:
-    """Features of a video file, the `missing` modality never decoded: audio (T, 128), visual
-    (T, 512, h, w) and the frames (T, 3, S, S) uint8 they come from."""
-    path, out = Path(path), {}
+def clip_features(path, extractor, sampling: Sampling = Sampling(), missing: Optional[str] = None,
+                  on_short: str = 'pad') -> dict:
+    """Features of a video file, segments placed as `extract` places them (`plan_segments`), the `missing`
+    modality never decoded: audio (T, 128), visual (T, 512, h, w) and the frames (T, 3, S, S) uint8."""
+    path, out, wave = Path(path), {}, None
     if not path.is_file(): raise FileNotFoundError(f'video file not found: {path}')
     try:
+        duration = ex.video_duration(path)
+        plan = ex.plan_segments(sampling, duration, extractor.cfg.frame_at, on_short, f'video {path.name}')
         if missing != 'visual':
-            seconds = [int(s) for s in sampling.index]
-            out['frames'], _ = ex.decode_frames(path, seconds, extractor.cfg)
-        wave = ex.decode_audio(path, sampling.n_frames) if missing != 'audio' else None
+            out['frames'], _ = ex.decode_frames_at(path, plan['times'], extractor.cfg.image_size)
+        if missing != 'audio':
+            wave = ex.decode_audio(path, max(1, math.ceil(duration)) if plan['spread'] else sampling.n_frames)
+    except ex.ShortVideoError: raise
     except Exception as e:  # PyAV / FFmpeg errors, missing streams, truncated files...
         raise ex.VideoReadError(f'cannot decode video {path.name} ({path}): {type(e).__name__}: {e}'
                                 ) from e
     if 'frames' in out: out['visual'] = extractor.visual(out['frames'])
-    if wave is not None: out['audio'] = extractor.audio(wave, sampling.index)
+    starts = np.round(plan['audio_starts'] * ex.SAMPLE_RATE).astype(np.int64)     # (T,) samples
+    if wave is not None: out['audio'] = extractor.audio_at(wave, starts)
     return out
 
 # %% ../nbs/07a_predict.ipynb 57

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_extract.ipynb 4
 from __future__ import annotations
-import contextlib, hashlib, json, os, warnings
+import contextlib, hashlib, json, math, os, warnings
 from dataclasses import dataclass, asdict
 from fractions import Fraction
 from pathlib import Path
@@ -16,17 +16,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Sampling, store_meta, write_store
+from .data import VIDEO_INFO, Sampling, store_meta, write_store
 from .runtime import resolve_device
 
 # %% auto 0
 __all__ = ['WEIGHTS_HELP', 'NORMS', 'SAMPLE_RATE', 'VGGISH_WINDOW', 'VGGISH_HOP', 'VGGISH_FFT', 'VGGISH_MELS', 'VGGISH_FMIN',
-           'VGGISH_FMAX', 'VGGISH_LOG_OFFSET', 'VGGISH_FRAMES', 'VIDEO_EXTS', 'ExtractConfig', 'frame_colour',
-           'frame_code', 'synthetic_frame', 'write_test_video', 'pick_frames', 'resize_frame', 'decode_frames',
-           'decode_audio', 'mel_matrix', 'log_mel', 'vggish_examples', 'BasicBlock', 'ResNet18Maps', 'VGGish',
-           'vggish_postprocess', 'load_weights', 'load_checked', 'load_pca_params', 'Extractor', 'visual_features',
-           'audio_features', 'load_extractor', 'VideoReadError', 'decode_video', 'extract_video', 'list_videos',
-           'extract_videos', 'extract_cli']
+           'VGGISH_FMAX', 'VGGISH_LOG_OFFSET', 'VGGISH_FRAMES', 'VGGISH_SECONDS', 'ON_SHORT', 'VIDEO_EXTS',
+           'MAX_SHORT_WARNINGS', 'ExtractConfig', 'frame_colour', 'frame_code', 'synthetic_frame', 'write_test_video',
+           'pick_frames', 'resize_frame', 'decode_frames_at', 'decode_frames', 'decode_audio', 'mel_matrix', 'log_mel',
+           'vggish_examples', 'vggish_examples_at', 'BasicBlock', 'ResNet18Maps', 'VGGish', 'vggish_postprocess',
+           'load_weights', 'load_checked', 'load_pca_params', 'Extractor', 'visual_features', 'audio_features_at',
+           'audio_features', 'load_extractor', 'ShortVideoError', 'video_duration', 'padded_seconds', 'short_message',
+           'plan_segments', 'VideoReadError', 'decode_video', 'extract_video', 'list_videos', 'extract_videos',
+           'extract_cli']
 
 # %% ../nbs/10_extract.ipynb 7
 WEIGHTS_HELP = """Feature extraction needs pretrained weight files; this package downloads nothing.
@@ -137,15 +139,15 @@ def _frame_time(frame, stream) -> Fraction:
     return Fraction(frame.time).limit_denominator(1_000_000)  # streams without pts (rare)
 
 # %% ../nbs/10_extract.ipynb 22
-def decode_frames(path, seconds: Sequence[int], cfg: ExtractConfig = ExtractConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of `seconds` (sorted): (T, 3, S, S) uint8 RGB, and the timestamps (s) of the frames taken; see
-    `pick_frames`."""
+def decode_frames_at(path, targets: Sequence, image_size: int = 224) -> tuple[np.ndarray, np.ndarray]:
+    """Frames on screen at `targets` (s from the first frame, sorted): (T, 3, S, S) uint8 RGB, and the
+    timestamps (s) of the frames taken; see `pick_frames`."""
     av = _import_av()
-    targets = [s + Fraction(cfg.frame_at).limit_denominator(1000) for s in seconds]
-    if any(b < a for a, b in zip(targets, targets[1:])): raise ValueError('seconds must be sorted')
+    targets = [t if isinstance(t, Fraction) else Fraction(float(t)).limit_denominator(1_000_000) for t in targets]
+    if any(b < a for a, b in zip(targets, targets[1:])): raise ValueError('frame times must be sorted')
     frames, times, k, t0, prev = [], [], 0, None, None  # prev: (frame, time, its resized pixels or None)
     def keep(p):
-        if p[2] is None: p[2] = resize_frame(p[0].to_ndarray(format='rgb24'), cfg.image_size)
+        if p[2] is None: p[2] = resize_frame(p[0].to_ndarray(format='rgb24'), image_size)
         frames.append(p[2]); times.append(float(p[1]))
     with av.open(str(path)) as container:
         if not container.streams.video: raise ValueError('no video stream')
@@ -160,6 +162,11 @@ def decode_frames(path, seconds: Sequence[int], cfg: ExtractConfig = ExtractConf
     if prev is None: raise ValueError('no decodable video frames')
     while len(frames) < len(targets): keep(prev)  # the video ended: its last frame stays on screen
     return np.stack(frames), np.array(times)
+
+def decode_frames(path, seconds: Sequence[int], cfg: ExtractConfig = ExtractConfig()) -> tuple[np.ndarray, np.ndarray]:
+    "Frames of `seconds` (sorted), each the one on screen at second + `cfg.frame_at`; see `decode_frames_at`."
+    at = Fraction(cfg.frame_at).limit_denominator(1000)
+    return decode_frames_at(path, [s + at for s in seconds], cfg.image_size)
 
 # %% ../nbs/10_extract.ipynb 28
 SAMPLE_RATE = 16000  # VGGish's input rate
@@ -218,6 +225,17 @@ def vggish_examples(wave: torch.Tensor, seconds: Sequence[int]) -> torch.Tensor:
     span = VGGISH_WINDOW + (VGGISH_FRAMES - 1) * VGGISH_HOP                           # 15600 samples -> 96 frames
     per_second = wave.reshape(-1, SAMPLE_RATE)[torch.as_tensor(list(seconds), dtype=torch.long)]  # (T, 16000)
     return log_mel(per_second[:, :span])                                              # (T, 96, 64)
+
+def vggish_examples_at(wave: torch.Tensor, starts: Sequence[int]) -> torch.Tensor:
+    "One example from each start sample of a 16 kHz waveform (L,), silence past its end: (T, 96, 64)."
+    span = VGGISH_WINDOW + (VGGISH_FRAMES - 1) * VGGISH_HOP                           # 15600 samples -> 96 frames
+    starts = torch.as_tensor(np.asarray(starts, dtype=np.int64))
+    if wave.ndim != 1 or (starts < 0).any():
+        raise ValueError(f'expected a 1-d waveform and start samples >= 0, got shape {tuple(wave.shape)}')
+    need = int(starts.max()) + span if len(starts) else 0
+    if len(wave) < need: wave = F.pad(wave, (0, need - len(wave)))
+    idx = (starts[:, None] + torch.arange(span)).to(wave.device)                      # (T, 15600)
+    return log_mel(wave[idx])                                                         # (T, 96, 64)
 
 # %% ../nbs/10_extract.ipynb 40
 class BasicBlock(nn.Module):
@@ -374,14 +392,21 @@ def visual_features(self: Extractor, frames) -> np.ndarray:
     return torch.cat(out).numpy()
 
 @torch.inference_mode()
-def audio_features(self: Extractor, wave, seconds: Sequence[int]) -> np.ndarray:
-    "16 kHz mono waveform of whole seconds -> (T, 128) float32 VGGish embeddings of `seconds` (PCA-quantised if set)."
-    ex = vggish_examples(torch.as_tensor(wave).to(self.device), seconds)                     # (T, 96, 64)
+def audio_features_at(self: Extractor, wave, starts: Sequence[int]) -> np.ndarray:
+    "16 kHz mono waveform -> (T, 128) float32 VGGish embeddings of the examples at sample `starts` (PCA if set)."
+    ex = vggish_examples_at(torch.as_tensor(wave).to(self.device), starts)                  # (T, 96, 64)
     emb = torch.cat([self.vggish(c) for c in ex.split(self.batch_size)])                     # (T, 128)
     if self.pca is not None: emb = vggish_postprocess(emb, *self.pca)
     return emb.float().cpu().numpy()
 
-Extractor.visual, Extractor.audio = visual_features, audio_features
+def audio_features(self: Extractor, wave, seconds: Sequence[int]) -> np.ndarray:
+    "16 kHz mono waveform of whole seconds -> (T, 128) float32 VGGish embeddings of `seconds` (PCA if set)."
+    if np.ndim(wave) != 1 or len(wave) % SAMPLE_RATE:
+        raise ValueError(f'expected a 1-d waveform of whole seconds at {SAMPLE_RATE} Hz, '
+                         f'got shape {tuple(np.shape(wave))}')
+    return self.audio_at(wave, np.asarray(seconds, dtype=np.int64) * SAMPLE_RATE)
+
+Extractor.visual, Extractor.audio, Extractor.audio_at = visual_features, audio_features, audio_features_at
 
 # %% ../nbs/10_extract.ipynb 59
 def _file_id(path) -> str:
@@ -410,24 +435,87 @@ def load_extractor(resnet_weights=None, vggish_weights=None, pca_params=None, de
 
 
 # %% ../nbs/10_extract.ipynb 63
+VGGISH_SECONDS = (VGGISH_WINDOW + (VGGISH_FRAMES - 1) * VGGISH_HOP) / SAMPLE_RATE  # 0.975 s of sound per example
+ON_SHORT = ('fail', 'pad', 'spread')
+
+class ShortVideoError(ValueError):
+    "A video shorter than what the sampling reads, with on_short='fail'; the message names it."
+
+def video_duration(path) -> float:
+    """A video's real length (s): its container's duration, else its video stream's, else the end of its last
+    video packet."""
+    av = _import_av()
+    with av.open(str(path)) as c:
+        if not c.streams.video: raise ValueError('no video stream')
+        s = c.streams.video[0]
+        if c.duration: d = c.duration / 1_000_000                      # in av.time_base units (microseconds)
+        elif s.duration and s.time_base: d = float(s.duration * s.time_base)
+        else:
+            ends = [(p.pts + (p.duration or 0)) * p.time_base for p in c.demux(s) if p.pts is not None]
+            d = float(max(ends) - (s.start_time or 0) * s.time_base) if ends else 0.0
+    if not d > 0: raise ValueError(f'cannot tell the duration of {Path(path).name}')
+    return d
+
+# %% ../nbs/10_extract.ipynb 64
+def padded_seconds(sampling: Sampling, duration: float) -> np.ndarray:
+    "The kept seconds of a 'seconds' sampling whose middle lies past the end of a video of `duration` s."
+    idx = sampling.index
+    return idx[idx + 0.5 > duration] if sampling.mode == 'seconds' else idx[:0]
+
+def short_message(name: str, duration: float, sampling: Sampling, late) -> str:
+    "One line: which video is short, by how much, and which of its segments that concerns."
+    return (f'{name} is {duration:.2f} s long, shorter than the {sampling.n_frames} s the sampling reads: '
+            f'{len(late)} of its {len(sampling.index)} segments (seconds {list(map(int, late))}) lie past its end')
+
+def plan_segments(sampling: Sampling, duration: float, frame_at: float = 0.5, on_short: str = 'pad',
+                  name: str = 'video') -> dict:
+    """Where the kept segments of a video of `duration` s lie: `times` (T,) the instants of their frames,
+    `audio_starts` (T,) where their examples start (s), `padded` (the padded seconds) and `spread`."""
+    if on_short not in ON_SHORT: raise ValueError(f'on_short must be one of {ON_SHORT}, got {on_short!r}')
+    late = padded_seconds(sampling, duration)
+    if len(late) and on_short == 'fail':
+        raise ShortVideoError(short_message(name, duration, sampling, late) + " (on_short='pad' or 'spread' "
+                              'extracts it)')
+    spread = sampling.mode == 'spread' or (len(late) > 0 and on_short == 'spread')
+    length = duration / sampling.n_frames if spread else 1.0          # seconds per segment
+    starts = sampling.index * length
+    audio = np.minimum(starts, max(0.0, duration - VGGISH_SECONDS)) if spread else starts
+    return dict(times=starts + frame_at * length, audio_starts=audio, padded=late[:0] if spread else late,
+                spread=spread)
+
+# %% ../nbs/10_extract.ipynb 69
 class VideoReadError(ValueError):
     "A video that could not be decoded; the message names the file."
 
-def decode_video(path, sampling: Sampling = Sampling(), cfg: ExtractConfig = ExtractConfig()) -> dict:
-    """Decoded inputs of one video: `frames` (T, 3, S, S) uint8 of the sampled seconds and `wave` (n_frames *
-    16000,) float32."""
+def decode_video(path, sampling: Sampling = Sampling(), cfg: ExtractConfig = ExtractConfig(),
+                 on_short: str = 'pad') -> dict:
+    """Decoded inputs of one video: `frames` (T, 3, S, S) uint8, `wave` (16 kHz, float32), `audio_starts` (T,)
+    samples, and its `duration` (s), `padded` seconds and segment `times` (s); see `plan_segments`."""
+    def failed(e):
+        return VideoReadError(f'cannot decode video {Path(path).name} ({path}): {type(e).__name__}: {e}')
+    try: duration = video_duration(path)
+    except Exception as e: raise failed(e) from e  # PyAV / FFmpeg errors, missing streams, truncated files...
+    plan = plan_segments(sampling, duration, cfg.frame_at, on_short, f'video {Path(path).name}')
     try:
-        frames, _ = decode_frames(path, [int(s) for s in sampling.index], cfg)
-        return dict(frames=frames, wave=decode_audio(path, sampling.n_frames))
-    except Exception as e:  # PyAV / FFmpeg errors, missing streams, truncated files...
-        raise VideoReadError(f'cannot decode video {Path(path).name} ({path}): {type(e).__name__}: {e}') from e
+        frames, _ = decode_frames_at(path, plan['times'], cfg.image_size)
+        wave = decode_audio(path, max(1, math.ceil(duration)) if plan['spread'] else sampling.n_frames)
+    except Exception as e: raise failed(e) from e
+    starts = np.round(plan['audio_starts'] * SAMPLE_RATE).astype(np.int64)
+    return dict(frames=frames, wave=wave, audio_starts=starts, duration=duration, padded=plan['padded'],
+                times=plan['times'])
 
-def extract_video(path, extractor: Extractor, sampling: Sampling = Sampling()) -> tuple[np.ndarray, np.ndarray]:
+def _warn_short(d: dict, path, sampling: Sampling):
+    if len(d['padded']):
+        warnings.warn(short_message(f'video {Path(path).name}', d['duration'], sampling, d['padded']) +
+                      ": padded (last frame repeated, silence); on_short='spread' spreads its segments instead")
+
+def extract_video(path, extractor: Extractor, sampling: Sampling = Sampling(),
+                  on_short: str = 'pad') -> tuple[np.ndarray, np.ndarray]:
     "Features of one video: audio (T, 128) and visual (T, 512, 14, 14), float32, T = len(sampling.index)."
-    d = decode_video(path, sampling, extractor.cfg)
-    return extractor.audio(d['wave'], sampling.index), extractor.visual(d['frames'])
+    d = decode_video(path, sampling, extractor.cfg, on_short); _warn_short(d, path, sampling)
+    return extractor.audio_at(d['wave'], d['audio_starts']), extractor.visual(d['frames'])
 
-# %% ../nbs/10_extract.ipynb 67
+# %% ../nbs/10_extract.ipynb 76
 VIDEO_EXTS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v', '.flv', '.mpg', '.mpeg', '.ts')
 
 def list_videos(video_dir, video_ids: Sequence[str] | None = None) -> dict[str, Path]:
@@ -447,51 +535,63 @@ def list_videos(video_dir, video_ids: Sequence[str] | None = None) -> dict[str, 
     if not found: raise ValueError(f"no video files ({' '.join(VIDEO_EXTS)}) in {d}")
     return dict(sorted(found.items()))
 
-# %% ../nbs/10_extract.ipynb 68
+# %% ../nbs/10_extract.ipynb 77
 class _Decode(torch.utils.data.Dataset):
     """Decoded inputs of videos `paths[i]`, or the error that names the file (so that worker processes report,
     not crash)."""
-    def __init__(self, paths, sampling, cfg): self.paths, self.sampling, self.cfg = list(paths), sampling, cfg
+    def __init__(self, paths, sampling, cfg, on_short):
+        self.paths, self.sampling, self.cfg, self.on_short = list(paths), sampling, cfg, on_short
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try: return decode_video(self.paths[i], self.sampling, self.cfg), None
-        except VideoReadError as e: return None, str(e)
+        try: return decode_video(self.paths[i], self.sampling, self.cfg, self.on_short), None
+        except (VideoReadError, ShortVideoError) as e: return None, e
 
 def _first(x): return x  # collate_fn: one video per item, nothing to stack
 
-def _decoded(paths, sampling, cfg, workers: int):
+def _decoded(paths, sampling, cfg, on_short: str, workers: int):
     "Iterator over (decoded, error) of `paths` in order; `workers` processes decode ahead."
-    ds = _Decode(paths, sampling, cfg)
+    ds = _Decode(paths, sampling, cfg, on_short)
     if workers == 0: return (ds[i] for i in range(len(ds)))
     return iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, collate_fn=_first,
                                             prefetch_factor=2))
 
-# %% ../nbs/10_extract.ipynb 69
+# %% ../nbs/10_extract.ipynb 78
+MAX_SHORT_WARNINGS = 20  # short videos warned about one by one; the rest are counted in one warning
+
 class _Reader:
-    """`write_store`'s read_video(i): features of video i (decoded ahead); an unreadable video fails, or is
-    logged and gets placeholder rows."""
+    """`write_store`'s read_video(i): features and records of video i (decoded ahead); an unreadable video
+    fails, or is logged and gets placeholder rows."""
     def __init__(self, ids, paths, ext: Extractor, sampling: Sampling, workers: int, on_error: str, log: Path,
-                 skipped: dict):
+                 skipped: dict, on_short: str = 'pad'):
         self.ids, self.paths, self.ext, self.sampling, self.workers = ids, paths, ext, sampling, workers
         self.on_error, self.log, self.skipped, self.stream = on_error, log, skipped, None
+        self.on_short, self.n_short = on_short, 0
     def __call__(self, i: int):
         # from the resume point
         if self.stream is None:
-            self.stream = _decoded([self.paths[v] for v in self.ids[i:]], self.sampling, self.ext.cfg, self.workers)
+            self.stream = _decoded([self.paths[v] for v in self.ids[i:]], self.sampling, self.ext.cfg,
+                                   self.on_short, self.workers)
         decoded, err = next(self.stream)
         if err is None:
             if self.skipped.pop(self.ids[i], None) is not None: self._save()  # readable now
-            return self.ext.audio(decoded['wave'], self.sampling.index), self.ext.visual(decoded['frames'])
+            if len(decoded['padded']):
+                self.n_short += 1
+                if self.n_short <= MAX_SHORT_WARNINGS: _warn_short(decoded, self.paths[self.ids[i]], self.sampling)
+            info = dict(durations=decoded['duration'], padded=len(decoded['padded']),
+                        segment_times=decoded['times'])
+            return (self.ext.audio_at(decoded['wave'], decoded['audio_starts']),
+                    self.ext.visual(decoded['frames']), info)
+        if isinstance(err, ShortVideoError): raise ShortVideoError(str(err)) from None  # one line, by design
         if self.on_error == 'fail':
-            raise VideoReadError(err + "\n(finished videos are kept for a resume: fix or remove the file, or "
+            raise VideoReadError(f"{err}\n(finished videos are kept for a resume: fix or remove the file, or "
                                  "rerun with on_error='skip' / --on-error skip)")
-        warnings.warn(f'skipping: {err}'); self.skipped[self.ids[i]] = err; self._save()
+        warnings.warn(f'skipping: {err}'); self.skipped[self.ids[i]] = str(err); self._save()
         T = len(self.sampling.index)
         # placeholder, dropped at the end
         return np.zeros((T, self.ext.audio_dim), np.float32), np.zeros((T, *self.ext.visual_shape), np.float32)
     def _save(self): self.log.write_text(json.dumps(self.skipped, indent=1))
 
-# %% ../nbs/10_extract.ipynb 70
+# %% ../nbs/10_extract.ipynb 79
 def _same_store(path: Path, meta: dict, complete: bool) -> bool:
     "Whether `path` is a store (complete or partial) written with exactly `meta`: what `write_store` resumes or keeps."
     try:
@@ -507,33 +607,35 @@ def _finish(work: Path, out: Path, meta: dict, skipped: dict, log: Path, overwri
     with h5py.File(work, 'r') as f:
         ids = list(f['video_ids'].asstr()[:]); keep = [i for i, v in enumerate(ids) if v not in skipped]
         if not keep: raise VideoReadError(f'none of the {len(ids)} videos could be decoded; see {log}')
-        sampling = Sampling(meta['n_frames'], meta['stride'], meta['offset'])
+        sampling = Sampling(meta['n_frames'], meta['stride'], meta['offset'], meta.get('mode', 'seconds'))
         new = store_meta([ids[i] for i in keep], sampling, meta['audio_dim'], meta['visual_shape'],
                          meta['dtype'], meta['source'])
-        write_store(out, [ids[i] for i in keep], lambda j: (f['audio'][keep[j]], f['visual'][keep[j]]),
+        def row(j): return f['audio'][keep[j]], f['visual'][keep[j]], {k: f[k][keep[j]] for k in VIDEO_INFO}
+        write_store(out, [ids[i] for i in keep], row,
                     new | {'extract': meta['extract'], 'skipped': skipped}, overwrite, progress)
     work.unlink()
     warnings.warn(f'{len(skipped)} unreadable video(s) left out of {out.name}: {sorted(skipped)[:10]} '
                   f'(details in {log})')
     return out
 
-# %% ../nbs/10_extract.ipynb 71
+# %% ../nbs/10_extract.ipynb 80
 def extract_videos(video_dir, out, resnet_weights=None, vggish_weights=None, pca_params=None, device='auto',
                    sampling: Sampling = Sampling(), cfg: ExtractConfig = ExtractConfig(), dtype: str = 'float16',
                    batch_size: int = 64, workers: int = 4, on_error: str = 'fail',
                    video_ids: Sequence[str] | None = None, overwrite: bool = False, progress: bool = True,
                    allow_random: bool = False,
-                   extractor: Extractor | None = None) -> Path:
+                   extractor: Extractor | None = None, on_short: str = 'pad') -> Path:
     """Extract ResNet-18 14x14 maps and VGGish embeddings of the videos in `video_dir` into the feature store
-    `out` (resumable)."""
+    `out` (resumable); `on_short`: 'pad', 'fail' or 'spread' a video shorter than the sampling reads."""
     out = Path(out)
     if on_error not in ('fail', 'skip'): raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    if on_short not in ON_SHORT: raise ValueError(f'on_short must be one of {ON_SHORT}, got {on_short!r}')
     if out.exists() and not overwrite:
         raise FileExistsError(f'{out} already exists; use overwrite=True (--overwrite) to replace it')
     paths = list_videos(video_dir, video_ids); ids = list(paths)
     ext = extractor or load_extractor(resnet_weights, vggish_weights, pca_params, device, cfg, batch_size, allow_random)
     meta = store_meta(ids, sampling, ext.audio_dim, ext.visual_shape, dtype,
-                      f'extract: {video_dir}') | {'extract': ext.settings}
+                      f'extract: {video_dir}') | {'extract': ext.settings | {'on_short': on_short}}
     # all videos; video id -> error
     work, log = out.with_name(out.stem + '.all.h5'), out.with_name(out.name + '.skipped.json')
     done = _same_store(work, meta, complete=True)                      # killed after extracting, before the final move
@@ -541,21 +643,26 @@ def extract_videos(video_dir, out, resnet_weights=None, vggish_weights=None, pca
     if not (done or _same_store(work.with_name(work.name + '.partial'), meta, complete=False)):
         log.unlink(missing_ok=True)
     reader = _Reader(ids, paths, ext, sampling, workers, on_error, log,
-                     json.loads(log.read_text()) if log.exists() else {})
+                     json.loads(log.read_text()) if log.exists() else {}, on_short)
     if not done: write_store(work, ids, reader, meta, overwrite=True, progress=progress, flush_every=1)
+    if reader.n_short > MAX_SHORT_WARNINGS:
+        warnings.warn(f'{reader.n_short} videos were shorter than the {sampling.n_frames} s the sampling reads '
+                      f'and were padded (FeatureStore.padded says which)')
     return _finish(work, out, meta, reader.skipped, log, overwrite, progress)
 
-# %% ../nbs/10_extract.ipynb 85
+# %% ../nbs/10_extract.ipynb 97
 def extract_cli(videos, out, resnet_weights=None, vggish_weights=None, vggish_pca=None, device: str = 'auto',
                 n_frames: int = 60, stride: int = 6, offset: int = 0, norm: str = 'music-avqa', frame_at: float = 0.5,
                 dtype: str = 'float16', batch_size: int = 64, workers: int = 4, on_error: str = 'fail',
-                video_ids: Sequence[str] | None = None, overwrite: bool = False, quiet: bool = False) -> Path:
-    "Raw videos in `videos` -> feature store `out` (what `avqa-missing extract` runs); returns the store's path."
+                video_ids: Sequence[str] | None = None, overwrite: bool = False, quiet: bool = False,
+                on_short: str = 'pad', sampling: str = 'seconds') -> Path:
+    """Raw videos in `videos` -> feature store `out` (what `avqa-missing extract` runs); returns the store's path.
+    `sampling`: 'seconds' (MUSIC-AVQA's grid) or 'spread' (AVQA: --sampling spread --n_frames 10 --stride 1)."""
     if dtype not in ('float16', 'float32'): raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
     if not 0 <= offset < n_frames or stride < 1:
         raise ValueError(f'need 0 <= offset < n_frames and stride >= 1, got n_frames={n_frames}, '
                          f'stride={stride}, offset={offset}')
     return extract_videos(videos, out, resnet_weights, vggish_weights, vggish_pca, device,
-                          Sampling(n_frames, stride, offset),
+                          Sampling(n_frames, stride, offset, sampling),
                           ExtractConfig(frame_at=frame_at, norm=norm), dtype, batch_size, workers, on_error, video_ids,
-                          overwrite, progress=not quiet)
+                          overwrite, progress=not quiet, on_short=on_short)
