@@ -130,7 +130,9 @@ def check_features(self: AVQABackbone, f_a, f_v, f_t, neg_f_v=None):
 
 # %% ../nbs/04_backbones.ipynb 20
 BACKBONES: dict = {}
-BACKBONE_MODULES = {'tspm': 'avqa_missing.tspm'}   # registered by their own module, imported on first use
+# registered by their own module, imported on first use
+BACKBONE_MODULES = {'tspm': 'avqa_missing.tspm', 'avsd': 'avqa_missing.avsd_pano', 'pano': 'avqa_missing.avsd_pano',
+                    'pstp': 'avqa_missing.pstp'}
 
 def register_backbone(*names):
     "Class decorator: make a backbone available to `make_backbone` under each of `names`."
@@ -462,7 +464,7 @@ class LateFusionConfig:
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
 
 # %% ../nbs/04_backbones.ipynb 78
-@register_backbone('late_fusion', 'avsd')
+@register_backbone('late_fusion')
 class LateFusion(AVQABackbone):
     "AVSD-style late fusion: per-modality question-guided temporal pooling, then MLP on [a, v, q]."
     config_class = LateFusionConfig

@@ -17,6 +17,7 @@ from .train import train as run_training
 from .extract import extract_cli
 from .model import METHODS, PRESETS, TRAIN_PRESETS, preset_settings
 from .comparators import COMPARATORS
+from .coupling import coupling_study, write_coupling_report
 from .reproduction import (FIXES, SCALES, merge_settings, scale_config, report as run_report, run_demo,
                                       write_demo, write_report)
 from .evaluate import SCENARIOS, evaluate_run, format_table
@@ -210,12 +211,16 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            presets: Param('comma-separated presets run side by side (empty: none)', str) = ','.join(PRESETS),
            fixes: Param(f"comma-separated video-missing options, one run each: {', '.join(FIXES)}",
                         str) = 'detached_target',
-           backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) = 'avst,tspm',
+           backbones: Param('comma-separated backbones for Table 1 (avst always runs)', str) =
+               'avst,tspm,avsd,pano,pstp',
            comparators: Param("comma-separated Table 3 comparators, one run each (empty: none)", str) =
                ','.join(COMPARATORS),
            videos: Param('videos per synthetic benchmark', int) = 1500,
            device: Param('auto, cpu, cuda, ...', str) = 'auto',
-           config_json: Param('other ReportConfig fields as a JSON object', str) = None,
+           config_json: Param('other ReportConfig fields (coupling_study arguments under --study coupling) as a '
+                              'JSON object', str) = None,
+           study: Param("tables: the paper's tables; coupling: the predictability sweep (09b_coupling)", str,
+                        choices=['tables', 'coupling']) = 'tables',
            quiet: Param('no progress bars', store_true) = False):
     """Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json,
     report.md and fig5.png."""
@@ -223,6 +228,8 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
     try: seed_list = [int(s) for s in seeds.split(',')]
     except ValueError:
         raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
+    if study == 'coupling':
+        return print(write_coupling_report(coupling_study(out, seeds=seed_list, **extra), out).read_text())
     names = lambda s: tuple(x.strip() for x in s.split(',') if x.strip())
     rc = scale_config(scale, **{**dict(out=out, data=data, seeds=seed_list, videos=videos, device=device,
                                        preset=preset, presets=names(presets), fixes=names(fixes),
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None):
     except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:
         print(f'avqa-missing {argv[0]}: error: {e}', file=sys.stderr); sys.exit(1)
 
-# %% ../nbs/11_cli.ipynb 44
+# %% ../nbs/11_cli.ipynb 46
 from .evaluate import write_json
 from .explain import (ask as ask_question, compare_predictions, explain_questions, format_comparison,
                                   predict_questions)

@@ -300,8 +300,8 @@ def aux_losses(self: SharedDistinct, s_a, s_v, d_a, d_v, tok, w, f_t, y, audio_m
 COMPARATOR_CLASSES = dict(map=MissingAwarePrompts, shaspec=SharedSpecific, actionmae=MaskedReconstruction,
                           drfuse=SharedDistinct)
 # each method's own training losses -> the ComparatorConfig field that weighs them
-LOSS_WEIGHTS = dict(map={}, shaspec=dict(domain='lambda_domain', align='lambda_align'), actionmae=dict(mae='lambda_mae'),
-                    drfuse=dict(jsd='lambda_jsd', dsen='lambda_dsen', pred='lambda_pred', rank='lambda_rank'))
+LOSS_WEIGHTS = dict(map={}, shaspec=dict(domain='lambda_domain', align='lambda_align'),
+                    actionmae=dict(mae='lambda_mae'), drfuse=dict(jsd='lambda_jsd', dsen='lambda_dsen', pred='lambda_pred', rank='lambda_rank'))
 # the names Table 3 gives them
 TABLE3_NAMES = dict(map='Lee et al.', shaspec='ShaSpec', actionmae='ActionMAE', drfuse='DrFuse')
 

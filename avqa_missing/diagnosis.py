@@ -15,23 +15,15 @@ from .data import AVQADataset, make_loader
 from .evaluate import COLUMNS, evaluate, evaluate_run, write_json
 from .runs import load_run, open_store, split_questions
 from .model import PRESETS
+from .synth import ridge_r2       # the regression synth.json's predictability uses
 from .reproduction import (ABLATION_DIRS, ABLATIONS, AVST_MODEL, FIXES, SCENARIOS3, ReportConfig,
                                        demo_runs, mean_imputation_model, preset_model, scalars)
 
 # %% auto 0
-__all__ = ['TEST_VARIANTS', 'STUDY_DIRS', 'ridge_r2', 'cross_predictability', 'feature_means_encoded', 'stand_in_quality',
-           'feature_spread', 'test_time_variants', 'study_variants', 'video_missing_study']
+__all__ = ['TEST_VARIANTS', 'STUDY_DIRS', 'cross_predictability', 'feature_means_encoded', 'stand_in_quality', 'feature_spread',
+           'test_time_variants', 'study_variants', 'video_missing_study']
 
-# %% ../nbs/09a_video_missing.ipynb 6
-def ridge_r2(X_fit: np.ndarray, Y_fit: np.ndarray, X_eval: np.ndarray, Y_eval: np.ndarray, lam: float = 1000.) -> float:
-    "Held-out R^2 of ridge regression Y ~ X (rows are samples), fitted on (X_fit, Y_fit), scored on (X_eval, Y_eval)."
-    mx, my = X_fit.mean(0), Y_fit.mean(0)
-    Xc = X_fit - mx
-    W = np.linalg.solve(Xc.T @ Xc + lam * np.eye(X_fit.shape[1]), Xc.T @ (Y_fit - my))       # (dx, dy)
-    sse = ((Y_eval - (X_eval - mx) @ W - my) ** 2).sum()
-    return float(1 - sse / ((Y_eval - Y_eval.mean(0)) ** 2).sum())
-
-# %% ../nbs/09a_video_missing.ipynb 9
+# %% ../nbs/09a_video_missing.ipynb 8
 def _segments(data, split: str, kind: str) -> np.ndarray:
     "Raw features of every segment of the videos of `split`: (videos * T, d) audio or (videos * T, C*H*W) visual."
     store = open_store(data)
@@ -47,7 +39,7 @@ def cross_predictability(data, lam: float = 1000.0) -> dict:
     return dict(audio_from_visual=ridge_r2(V['train'], A['train'], V['test'], A['test'], lam),
                 visual_from_audio=ridge_r2(A['train'], V['train'], A['test'], V['test'], lam))
 
-# %% ../nbs/09a_video_missing.ipynb 13
+# %% ../nbs/09a_video_missing.ipynb 12
 def _groups(qtype: torch.Tensor) -> dict:
     "Masks of the question groups of the paper's tables: Audio / Visual / AV questions and all."
     return {k: torch.isin(qtype, torch.tensor(COLUMNS[k])) for k in ('Audio Avg', 'Visual Avg', 'AV Avg', 'All Avg')}
@@ -61,7 +53,7 @@ def _batches(model, data, vocab, split: str, batch_size: int, device):
         q = bb.encode_text(b['question'], b.get('prompt'))
         yield b, q, *bb.encode_modalities(b['audio'].float(), b['visual'].float())
 
-# %% ../nbs/09a_video_missing.ipynb 14
+# %% ../nbs/09a_video_missing.ipynb 13
 @torch.no_grad()
 def feature_means_encoded(model, data, vocab, split: str = 'train', batch_size: int = 64, device='cpu') -> dict:
     "Mean encoded feature per segment of `split`: {'audio': (d,), 'visual': (C, H, W)} (the R^2 reference)."
@@ -71,7 +63,7 @@ def feature_means_encoded(model, data, vocab, split: str = 'train', batch_size: 
         n += f_a.shape[0] * f_a.shape[1]
     return {k: (v / n).float() for k, v in s.items()}
 
-# %% ../nbs/09a_video_missing.ipynb 15
+# %% ../nbs/09a_video_missing.ipynb 14
 @torch.no_grad()
 def stand_in_quality(model, data, vocab, split: str = 'test', batch_size: int = 64, device='cpu', seed: int = 0,
                      means: Optional[dict] = None) -> dict:
@@ -101,7 +93,7 @@ def stand_in_quality(model, data, vocab, split: str = 'test', batch_size: int = 
                                            for g, m in _groups(d['qtype']).items() if m.any()}
     return out
 
-# %% ../nbs/09a_video_missing.ipynb 20
+# %% ../nbs/09a_video_missing.ipynb 19
 @torch.no_grad()
 def feature_spread(model, data, vocab, split: str = 'test', batch_size: int = 64, device='cpu') -> dict:
     "Std across segments of the encoded features of `split`, averaged over entries: {'audio', 'visual'}."
@@ -113,7 +105,7 @@ def feature_spread(model, data, vocab, split: str = 'test', batch_size: int = 64
         n += f_a.shape[0] * f_a.shape[1]
     return {k: (s2[k] / n - (s[k] / n) ** 2).clamp_min(0).sqrt().mean().item() for k in s}
 
-# %% ../nbs/09a_video_missing.ipynb 23
+# %% ../nbs/09a_video_missing.ipynb 22
 def _patched_pseudo(model, f: Callable):
     "Instance override of model.pseudo: f(orig, kind, present, f_t) (the class's method is untouched)."
     orig = type(model).pseudo.__get__(model)
@@ -129,7 +121,7 @@ TEST_VARIANTS = {
     'present kept': 'enhance_present',
     'no AVR': 'avr'}
 
-# %% ../nbs/09a_video_missing.ipynb 24
+# %% ../nbs/09a_video_missing.ipynb 23
 def test_time_variants(run, data=None, scenarios=('visual-missing', 'audio-missing'), variants=TEST_VARIANTS,
                        batch_size: int = 64, device='cpu', seed: int = 0) -> dict:
     "{variant: {scenario: All Avg and group averages}} for a run's model changed at test time only."
@@ -150,7 +142,7 @@ def test_time_variants(run, data=None, scenarios=('visual-missing', 'audio-missi
                      for sc in scenarios for r in [run_eval(sc)]}
     return out
 
-# %% ../nbs/09a_video_missing.ipynb 28
+# %% ../nbs/09a_video_missing.ipynb 27
 STUDY_DIRS = {'AVST+Ours': 'avst-ours', 'AVST, modality dropout': 'avst-moddrop', **ABLATION_DIRS}
 
 def study_variants(fixes=tuple(FIXES), presets=('paper', 'authors')) -> dict:
@@ -162,7 +154,7 @@ def study_variants(fixes=tuple(FIXES), presets=('paper', 'authors')) -> dict:
     v.update({f'AVST+Ours, {f}': (f'ours-{f}'.replace('_', '-'), FIXES[f]) for f in fixes})
     return v
 
-# %% ../nbs/09a_video_missing.ipynb 29
+# %% ../nbs/09a_video_missing.ipynb 28
 def video_missing_study(out='avqa_video_missing', seeds=(0, 1, 2), variants: Optional[dict] = None,
                         diagnose=('AVST+Ours',), progress: bool = False, **kw) -> dict:
     """Per seed: every row of `study_variants` evaluated under SCENARIOS3 (plus mean imputation), and the diagnosis of

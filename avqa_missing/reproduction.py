@@ -13,6 +13,8 @@ import numpy as np
 
 from .model import PRESETS, ModelConfig, preset_settings
 from .comparators import COMPARATORS, TABLE3_NAMES
+from .avsd_pano import AVSD_MODEL, PANO_MODEL
+from .pstp import PSTP_MODEL
 from .synth import SYNTH_VERSION, SynthConfig, synthesize
 from .runs import TrainConfig, load_run, make_model, open_store, split_questions
 from .train import step_flops, train
@@ -62,7 +64,8 @@ class ReportConfig:
     seeds: tuple = (0, 1, 2)
     videos: int = 1500                  # synthetic benchmark size
     # backbone runs, ModelConfig fields
-    models: dict = field(default_factory=lambda: dict(avst=AVST_MODEL, tspm=TSPM_MODEL))
+    models: dict = field(default_factory=lambda: dict(avst=AVST_MODEL, tspm=TSPM_MODEL, avsd=AVSD_MODEL,
+                                                      pano=PANO_MODEL, pstp=PSTP_MODEL))   # Table 1 (08, 08a, 08b)
     epochs: int = 6; lr: float = 3e-3   # backbone training
     lr_step: Optional[int] = None       # epochs between x0.1 steps of the backbone's lr (None: epochs - 2)
     # every variant, from the backbone run (x0.1 for the last epoch)
@@ -234,7 +237,8 @@ def report(rc: ReportConfig) -> dict:
 # %% ../nbs/09_reproduction.ipynb 26
 SCALES = {'demo': {},
           'paper':
-              dict(models=dict(avst=dict(backbone='avst'), tspm=dict(backbone='tspm')), epochs=30, lr=1e-4, lr_step=10,
+              dict(models={b: dict(backbone=b) for b in ('avst', 'tspm', 'avsd', 'pano', 'pstp')}, epochs=30, lr=1e-4,
+                   lr_step=10,
                    finetune_epochs=10, finetune_lr=1e-4)}   # ModelConfig defaults: the paper's sizes
 
 def scale_config(scale: str = 'demo', **kw) -> ReportConfig:
@@ -423,12 +427,13 @@ def scalars(table: dict) -> dict:
 DEMO_VARIANTS = {'AVST+RMM+AVR': ('avst-ours', {})}           # row name -> (run directory, settings over AVST_MODEL)
 
 def demo_runs(out='avqa_demo', videos: int = 1500, epochs: int = 6, seed: int = 0, lr: float = 3e-3,
-              progress: bool = True,
-              variants: dict = DEMO_VARIANTS) -> tuple[Path, dict]:
-    """Benchmark -> AVST -> each variant of ours fine-tuned from it: (data directory, {row name: run});
-    finished runs are reused."""
+              progress: bool = True, variants: dict = DEMO_VARIANTS,
+              synth: Optional[SynthConfig] = None) -> tuple[Path, dict]:
+    """Benchmark (`synth`, default `SynthConfig(n_videos=videos, seed=seed)`) -> AVST -> each variant fine-tuned
+    from it: (data directory, {row name: run}); finished runs are reused."""
     out = Path(out); data = out/'data'
-    if not (data/'synth.json').exists(): synthesize(data, SynthConfig(n_videos=videos, seed=seed), progress=progress)
+    synth = synth or SynthConfig(n_videos=videos, seed=seed)
+    if not (data/'synth.json').exists(): synthesize(data, synth, progress=progress)
     common = dict(data=str(data), seed=seed, progress=progress)
     avst = TrainConfig(out=str(out/'avst-baseline'), model={**AVST_MODEL, 'method': 'baseline'}, epochs=epochs, lr=lr,
                        lr_step=max(epochs - 2, 1), **common)

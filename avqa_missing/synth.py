@@ -7,17 +7,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from .data import (ANSWERS, COUNTS, INSTRUMENTS, SPLITS, Sampling, fill_template, store_meta, write_store)
 
 # %% auto 0
-__all__ = ['TEMPLATES', 'SIZES', 'MARGIN', 'TH', 'ASK', 'SYNTH_VERSION', 'Template', 'SynthConfig', 'Source', 'Scene',
-           'n_places_for', 'sample_scene', 'World', 'make_world', 'render', 'heard_once', 'at', 'neighbour',
-           'extreme_onset', 'template_weights', 'ask_questions', 'question_row', 'split_videos', 'synthesize',
-           'load_scenes', 'plot_scene']
+__all__ = ['TEMPLATES', 'SIZES', 'MARGIN', 'TH', 'ASK', 'SYNTH_VERSION', 'Template', 'SynthConfig', 'coupling_settings',
+           'coupled', 'Source', 'Scene', 'n_places_for', 'sample_scene', 'World', 'make_world', 'render', 'heard_once',
+           'at', 'neighbour', 'extreme_onset', 'template_weights', 'ask_questions', 'question_row', 'split_videos',
+           'ridge_r2', 'predictability', 'synthesize', 'load_scenes', 'plot_scene']
 
 # %% ../nbs/01_synth.ipynb 7
 class Template(NamedTuple):
@@ -94,6 +94,14 @@ class SynthConfig:
     visual_noise: float = 0.5
     play_cue: float = 0.5                  # weak visual "is playing" cue
     room_tone: float = 0.0                 # indoor/outdoor ambience in the audio (0: the setting is visual-only)
+    coupling: Optional[float] = None       # None: the knobs above as given | c in [0, 1]: `coupled(c)` set them
+    def __post_init__(self):
+        if self.coupling is None: return
+        if not 0 <= self.coupling <= 1: raise ValueError(f'coupling must be in [0, 1], got {self.coupling}')
+        if bad := {k: getattr(self, k) for k, v in coupling_settings(self.coupling).items() if getattr(self, k) != v}:
+            raise ValueError(f'coupling={self.coupling} sets {sorted(bad)} itself (to '
+                             f'{ {k: coupling_settings(self.coupling)[k] for k in bad} }), got {bad}: build it with '
+                             'coupled(c, ...) or leave coupling None')
     @property
     def audio_dim(self) -> int: return SIZES[self.size]['audio_dim']
     @property
@@ -102,6 +110,16 @@ class SynthConfig:
     def n_blocks(self) -> int: return self.n_seconds // self.block
 
 # %% ../nbs/01_synth.ipynb 12
+def coupling_settings(c: float) -> dict:
+    "The five SynthConfig knobs that `coupling` c in [0, 1] sets (0: loosely coupled modalities, 1: tightly)."
+    return dict(p_silent=0.5 * (1 - c), p_offscreen=0.5 * (1 - c), p_voiceover=0.4 * (1 - c), play_cue=float(c),
+                room_tone=float(c))
+
+def coupled(c: float, **kw) -> SynthConfig:
+    "A SynthConfig at coupling `c`; `kw` set the other fields (n_videos, seed, ...)."
+    return SynthConfig(**{**kw, **coupling_settings(c), 'coupling': c})
+
+# %% ../nbs/01_synth.ipynb 15
 @dataclass
 class Source:
     "A sound source: a visible instrument (`slot` = its horizontal place) or an off-screen one (`slot` None)."
@@ -118,7 +136,7 @@ class Source:
     @property
     def duration(self) -> int: return self.offset - self.onset
 
-# %% ../nbs/01_synth.ipynb 13
+# %% ../nbs/01_synth.ipynb 16
 @dataclass
 class Scene:
     "One synthetic video: setting, sources (visible or not), optional voiceover, on a grid of `n_places` places."
@@ -137,7 +155,7 @@ class Scene:
         x = (s.slot + 0.5) / self.n_places
         return 'left' if x < 1 / 3 else 'middle' if x < 2 / 3 else 'right'
 
-# %% ../nbs/01_synth.ipynb 15
+# %% ../nbs/01_synth.ipynb 18
 def _timeline(rng, cfg: SynthConfig, can_be_silent: bool = True) -> tuple[int, int]:
     "A sounding interval (onset, offset) in blocks; (0, 0) is silent."
     nb = cfg.n_blocks
@@ -151,7 +169,7 @@ def _source(rng, cfg, cls, slot, timeline=None) -> Source:
     return Source(str(cls), slot, on, off, round(float(rng.uniform(0.3, 1.0)), 3),
                   round(float(rng.uniform(0.0, 0.8)), 3))
 
-# %% ../nbs/01_synth.ipynb 16
+# %% ../nbs/01_synth.ipynb 19
 def n_places_for(visual_shape) -> int:
     "Horizontal places on the grid: instruments are `max(1, W // 5)` cells wide (4 places at W=4, 7 at W=14)."
     W = visual_shape[-1]
@@ -171,7 +189,7 @@ def sample_scene(rng: np.random.Generator, video_id: str, cfg: SynthConfig) -> S
     setting = 'indoor' if rng.random() < cfg.p_indoor else 'outdoor'
     return Scene(video_id, setting, sources, voice, n_places, cfg.n_blocks)
 
-# %% ../nbs/01_synth.ipynb 20
+# %% ../nbs/01_synth.ipynb 23
 @dataclass
 class World:
     "The fixed random 'world' (seeded) that turns scenes into features."
@@ -189,7 +207,7 @@ def make_world(cfg: SynthConfig) -> World:
     Da, C = cfg.audio_dim, cfg.visual_shape[0]
     return World(g(len(INSTRUMENTS), Da), g(Da), cfg.room_tone * g(2, Da), g(len(INSTRUMENTS), C), g(C), 0.5 * g(2, C))
 
-# %% ../nbs/01_synth.ipynb 22
+# %% ../nbs/01_synth.ipynb 25
 def render(scene: Scene, world: World, cfg: SynthConfig, seconds, index: int) -> tuple[np.ndarray, np.ndarray]:
     "Features of `scene` at `seconds`: audio (S, Da) and visual (S, C, H, W), float32."
     (C, H, W), b = cfg.visual_shape, np.asarray(seconds) // cfg.block     # b: (S,) block of each second
@@ -211,7 +229,7 @@ def render(scene: Scene, world: World, cfg: SynthConfig, seconds, index: int) ->
         visual[j] += cfg.visual_noise * rng.standard_normal(visual.shape[1:], dtype=np.float32)
     return audio.astype(np.float32), visual.astype(np.float32)
 
-# %% ../nbs/01_synth.ipynb 26
+# %% ../nbs/01_synth.ipynb 29
 MARGIN = 0.15  # loudness / rhythm differences below this are not asked about (not audible enough to be determined)
 
 def _yn(b) -> str: return 'yes' if b else 'no'
@@ -228,7 +246,7 @@ def at(sc: Scene, pos: str) -> Source | None:
     ss = [s for s in sc.visible if sc.position(s) == pos]
     return ss[0] if len(ss) == 1 else None
 
-# %% ../nbs/01_synth.ipynb 27
+# %% ../nbs/01_synth.ipynb 30
 def neighbour(sc: Scene, src: Source, side: str) -> Source | None:
     "The nearest visible instrument to the `side` ('left'/'right') of `src`."
     ss = [s for s in sc.visible if (s.slot < src.slot if side == 'left' else s.slot > src.slot)]
@@ -250,7 +268,7 @@ def _present_or_absent(rng, present, p_yes: float, n: int = 1) -> tuple[list[str
     vals = [str(v) for v in vals]
     return vals, all(v in present for v in vals)
 
-# %% ../nbs/01_synth.ipynb 29
+# %% ../nbs/01_synth.ipynb 32
 def _compare(attr: str):
     "'Is the <Object> louder / more rhythmic than the <Object>?'"
     def ask(sc, rng, t):
@@ -272,7 +290,7 @@ def _heard_pair(sc, rng, t):
 def _heard_one(sc, rng, t): vals, ok = _present_or_absent(rng, [s.cls for s in sc.heard], t.p_yes); return vals, _yn(ok)
 def _n_heard(sc, rng, t): return [], _count(len(sc.heard))
 
-# %% ../nbs/01_synth.ipynb 31
+# %% ../nbs/01_synth.ipynb 34
 def _compare_at(attr: str, named: bool):
     "'Is the [<Object> on the] <LR> [instrument] louder / more rhythmic than ...?'"
     def ask(sc, rng, t):
@@ -294,7 +312,7 @@ def _n_types_sounding(sc, rng, t): return [], _count(len({s.cls for s in sc.visi
 def _n_sounding(sc, rng, t): return [], _count(sum(s.heard for s in sc.visible))
 def _n_silent(sc, rng, t): return [], _count(sum(not s.heard for s in sc.visible))
 
-# %% ../nbs/01_synth.ipynb 32
+# %% ../nbs/01_synth.ipynb 35
 def _always(sc, rng, t):
     a = str(rng.choice(sorted({s.cls for s in sc.visible})))
     return [a], _yn(all(s.onset == 0 and s.offset == sc.n_blocks for s in sc.visible if s.cls == a))
@@ -313,7 +331,7 @@ def _same_time(sc, rng, t):
     if not best or best[0][1] <= 0 or (len(best) > 1 and best[1][1] == best[0][1]): return None
     return [a.cls], best[0][0]
 
-# %% ../nbs/01_synth.ipynb 33
+# %% ../nbs/01_synth.ipynb 36
 def _where_extreme(sc, rng, t):
     ll = 'loudest' if rng.random() < 0.88 else 'lowest'
     ss = sorted((s for s in sc.visible if s.heard), key=lambda s: -s.loudness if ll == 'loudest' else s.loudness)
@@ -334,7 +352,7 @@ def _neighbour_of_first(sc, rng, t):
     n = neighbour(sc, s, side) if s is not None and s.visible else None
     return ([side, fl], n.cls) if n is not None else None
 
-# %% ../nbs/01_synth.ipynb 34
+# %% ../nbs/01_synth.ipynb 37
 TH = ('first', 'second', 'third', 'fourth', 'fifth')
 
 def _th_in(sc, rng, t):
@@ -359,7 +377,7 @@ def _before_after(sc, rng, t):
     near = [s for s in side if s.onset == edge]
     return ([ba, a.cls], near[0].cls) if len(near) == 1 and near[0].cls != a.cls else None
 
-# %% ../nbs/01_synth.ipynb 35
+# %% ../nbs/01_synth.ipynb 38
 def _which_of_class_first(sc, rng, t):
     """'Which <Object> makes the sound <FL>?': for several players of one class, where the first/last is, or
     'simultaneously'."""
@@ -374,7 +392,7 @@ def _which_of_class_first(sc, rng, t):
     if ss[0].onset == ss[1].onset or sum(sc.position(s) == sc.position(ss[0]) for s in ss) > 1: return None
     return [a, fl], sc.position(ss[0])
 
-# %% ../nbs/01_synth.ipynb 37
+# %% ../nbs/01_synth.ipynb 40
 def _seen_pair(sc, rng, t):
     vals, ok = _present_or_absent(rng, [s.cls for s in sc.visible], t.p_yes, 2); return vals, _yn(ok)
 def _seen_one(sc, rng, t):
@@ -394,7 +412,7 @@ def _beside(sc, rng, t):
     n = neighbour(sc, s, side)
     return ([side, s.cls], n.cls) if n is not None else None
 
-# %% ../nbs/01_synth.ipynb 38
+# %% ../nbs/01_synth.ipynb 41
 def _setting(sc, rng, t): return [], sc.setting
 
 def _extreme_side(sc, rng, t):
@@ -414,7 +432,7 @@ ASK = dict(zip((t.text for t in TEMPLATES), (
     _th_in, _where_first, _which_of_class_first, _before_after,
     _seen_pair, _n_of, _n_types_seen, _seen_one, _beside, _extreme_side, _what_is_it, _setting)))
 
-# %% ../nbs/01_synth.ipynb 44
+# %% ../nbs/01_synth.ipynb 47
 def template_weights(cfg: SynthConfig, n_pilot: int = 400) -> np.ndarray:
     "Sampling probability of each template so that the accepted mix follows the real counts."
     rng = np.random.default_rng([cfg.seed, 6])
@@ -436,7 +454,7 @@ def ask_questions(sc: Scene, rng: np.random.Generator, n: int, p: np.ndarray,
         seen.add((t.text, tuple(r[0]))); out.append((t, [str(v) for v in r[0]], r[1]))
     return out
 
-# %% ../nbs/01_synth.ipynb 47
+# %% ../nbs/01_synth.ipynb 50
 def question_row(video_id: str, question_id: int, t: Template, values: list, answer: str) -> dict:
     "One question in the official annotation schema (JSON strings inside JSON, `anser` as spelled there)."
     assert answer in ANSWERS and len(fill_template(t.text, values)) > 0
@@ -450,7 +468,30 @@ def split_videos(n: int, shares, seed: int) -> dict:
     cut = np.cumsum([round(s * n) for s in shares[:-1]])
     return {s: sorted(int(i) for i in part) for s, part in zip(SPLITS, np.split(order, cut))}
 
-# %% ../nbs/01_synth.ipynb 48
+# %% ../nbs/01_synth.ipynb 52
+def ridge_r2(X_fit: np.ndarray, Y_fit: np.ndarray, X_eval: np.ndarray, Y_eval: np.ndarray, lam: float = 1000.) -> float:
+    "Held-out R^2 of ridge regression Y ~ X (rows are samples), fitted on (X_fit, Y_fit), scored on (X_eval, Y_eval)."
+    mx, my = X_fit.mean(0), Y_fit.mean(0)
+    Xc = X_fit - mx
+    W = np.linalg.solve(Xc.T @ Xc + lam * np.eye(X_fit.shape[1]), Xc.T @ (Y_fit - my))       # (dx, dy)
+    sse = ((Y_eval - (X_eval - mx) @ W - my) ** 2).sum()
+    return float(1 - sse / ((Y_eval - Y_eval.mean(0)) ** 2).sum())
+
+def predictability(scenes, cfg: SynthConfig, splits: dict, max_videos=(300, 150), lam: float = 1000.) -> dict:
+    """Held-out R^2 of each modality's segment feature from the other's (train -> test videos, the stored seconds):
+    {'audio_from_visual', 'visual_from_audio', 'videos'}."""
+    world, seconds = make_world(cfg), Sampling(cfg.n_seconds, cfg.block, 0).index
+    def segs(split, n):
+        av = [render(scenes[i], world, cfg, seconds, i) for i in splits[split][:n]]
+        # (videos * T, Da) and (videos * T, C*H*W)
+        return (np.concatenate([a for a, _ in av]).astype(np.float64),
+                np.concatenate([v.reshape(len(v), -1) for _, v in av]).astype(np.float64))
+    (A, V), (At, Vt) = segs('train', max_videos[0]), segs('test', max_videos[1])
+    return dict(audio_from_visual=round(ridge_r2(V, A, Vt, At, lam), 4),
+                visual_from_audio=round(ridge_r2(A, V, At, Vt, lam), 4),
+                videos=[min(len(splits['train']), max_videos[0]), min(len(splits['test']), max_videos[1])])
+
+# %% ../nbs/01_synth.ipynb 54
 def synthesize(out, cfg: SynthConfig = SynthConfig(), layout: str = 'store', overwrite: bool = False,
                progress: bool = True) -> Path:
     "Write the benchmark to `out`: annotations/avqa-{train,val,test}.json, scenes.json, synth.json and the features."
@@ -473,11 +514,12 @@ def synthesize(out, cfg: SynthConfig = SynthConfig(), layout: str = 'store', ove
         (out/'annotations'/f'avqa-{split}.json').write_text(json.dumps(rows, indent=1, ensure_ascii=False))
     (out/'scenes.json').write_text(json.dumps([asdict(s) for s in scenes]))
     _write_features(out, scenes, cfg, layout, overwrite, progress)
+    pred = predictability(scenes, cfg, split_videos(cfg.n_videos, cfg.split, cfg.seed))
     # last: marks a finished benchmark
-    (out/'synth.json').write_text(json.dumps({**asdict(cfg), 'layout': layout}, indent=1))
+    (out/'synth.json').write_text(json.dumps({**asdict(cfg), 'layout': layout, 'predictability': pred}, indent=1))
     return out
 
-# %% ../nbs/01_synth.ipynb 49
+# %% ../nbs/01_synth.ipynb 55
 def _write_features(out: Path, scenes, cfg: SynthConfig, layout: str, overwrite: bool, progress: bool):
     "Features of every scene: one HDF5 store (sampled seconds) or the official per-video `.npy` layout (all seconds)."
     world, ids = make_world(cfg), [s.video_id for s in scenes]
@@ -501,7 +543,7 @@ def load_scenes(root) -> list[Scene]:
     return [Scene(**{**_renamed(d), 'sources':
         [Source(**s) for s in d['sources']]}) for d in json.loads((Path(root)/'scenes.json').read_text())]
 
-# %% ../nbs/01_synth.ipynb 57
+# %% ../nbs/01_synth.ipynb 65
 def plot_scene(sc: Scene, world: World, cfg: SynthConfig, index: int = 0, questions=(), figsize=(13, 3.6)):
     "Timelines and positions of `sc`, its visual maps at two segments, its audio per class over time, and questions."
     import matplotlib.pyplot as plt
@@ -527,5 +569,5 @@ def plot_scene(sc: Scene, world: World, cfg: SynthConfig, index: int = 0, questi
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_synth.ipynb 63
+# %% ../nbs/01_synth.ipynb 71
 SYNTH_VERSION = 1  # bump when the generator's output changes; the saved reference study must be re-run
