@@ -23,7 +23,7 @@ __all__ = ['METHODS', 'COMPARATOR_DROPOUT', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFA
 
 # %% ../nbs/05_model.ipynb 7
 METHODS = ('baseline', 'ours', *COMPARATORS)   # the backbone alone, RMM + AVR, Table 3's comparators
-COMPARATOR_DROPOUT = 2 / 3   # modality dropout a comparator trains with unless told (ReportConfig's)
+COMPARATOR_DROPOUT = 2 / 3   # modality dropout a comparator trains with unless told; the report's baseline too
 FILLS = ('zeros', 'zero_input', 'mean')
 VISUAL_RECALLS = ('map', 'pooled')     # what RMM recalls of a missing visual map (see "Beyond the paper")
 RMM_DEFAULTS = dict(similarity='cosine', tau=0.1, tau_joint=0.01, loss_norm='element')  # see "RMM addressing" below

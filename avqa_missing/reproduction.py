@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .model import PRESETS, ModelConfig, preset_settings
+from .model import COMPARATOR_DROPOUT, PRESETS, ModelConfig, preset_settings
 from .comparators import COMPARATORS, TABLE3_NAMES
 from .avsd_pano import AVSD_MODEL, PANO_MODEL
 from .pstp import PSTP_MODEL
@@ -73,7 +73,7 @@ class ReportConfig:
     batch_size: int = 64
     slots: tuple = (25, 50, 75, 100)    # Table 5
     steps: tuple = (5, 10, 20)          # Table 6
-    modality_dropout: float = 2 / 3     # Table 3 baseline
+    modality_dropout: float = COMPARATOR_DROPOUT   # Table 3 baseline (and the comparators': 2/3)
     preset: str = 'ours'                # the method preset of every ours row (model.PRESETS)
     presets: tuple = PRESETS            # presets run side by side (one more run each besides `preset`)
     fixes: tuple = ('detached_target',)   # names in FIXES: video-missing options, one run each (09a_video_missing)
