@@ -4,20 +4,24 @@
 
 # %% ../nbs/00a_avqa.ipynb 3
 from __future__ import annotations
-import hashlib, json, warnings
+import hashlib, json, re, warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto 0
-__all__ = ['AVQA_TYPES', 'AVQA_ROW_KEYS', 'N_CHOICES', 'PAPER_SPLITS', 'VAL_FRACTION', 'AVQAQuestion', 'parse_avqa_row',
-           'load_avqa', 'holdout_videos', 'avqa_splits']
+__all__ = ['AVQA_TYPES', 'AVQA_ROW_KEYS', 'N_CHOICES', 'PAPER_SPLITS', 'VAL_FRACTION', 'DATASETS', 'AVQA_FILES', 'avqa_words',
+           'AVQAQuestion', 'parse_avqa_row', 'load_avqa', 'holdout_videos', 'avqa_splits', 'dataset_kind', 'avqa_split']
 
 # %% ../nbs/00a_avqa.ipynb 6
 AVQA_TYPES = ('Which', 'Come From', 'Happening', 'Where', 'Why', 'Before Next', 'When', 'Used For')  # official order
 AVQA_ROW_KEYS = ('id', 'video_name', 'video_id', 'question_text', 'multi_choice', 'answer', 'question_type')
 N_CHOICES = 4
+
+def avqa_words(text: str) -> list[str]:
+    "Lower-case words of an AVQA question or candidate: runs of letters, digits and apostrophes."
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 @dataclass(frozen=True)
 class AVQAQuestion:
@@ -32,6 +36,12 @@ class AVQAQuestion:
     relation: str | None = None # `question_relation`, if present (not interpreted)
     @property
     def answer(self) -> str: return self.choices[self.answer_index]
+    @property
+    def tokens(self) -> list[str]: return avqa_words(self.question)      # as data.Question.tokens
+    @property
+    def choice_tokens(self) -> list[list[str]]: return [avqa_words(c) for c in self.choices]
+    @property
+    def type_name(self) -> str: return self.qtype                         # as data.Question.type_name
 
 # %% ../nbs/00a_avqa.ipynb 7
 def _is_int(x) -> bool: return isinstance(x, int) and not isinstance(x, bool)
@@ -60,7 +70,7 @@ def parse_avqa_row(row, where: str = 'row') -> AVQAQuestion:
     return AVQAQuestion(row['id'], row['video_name'], row['video_id'], row['question_text'], tuple(mc), ans, qt,
                         row.get('question_relation'))
 
-# %% ../nbs/00a_avqa.ipynb 11
+# %% ../nbs/00a_avqa.ipynb 14
 def load_avqa(path, skip_bad: bool = False) -> list[AVQAQuestion]:
     "Read an AVQA annotation file (`train_qa.json`, `val_qa.json`) into `AVQAQuestion`s, checking every row."
     path = Path(path)
@@ -84,7 +94,7 @@ def load_avqa(path, skip_bad: bool = False) -> list[AVQAQuestion]:
         warnings.warn(f'{path.name}: skipped {len(errors)} malformed row(s) of {len(rows)}; first: {errors[0]}')
     return qs
 
-# %% ../nbs/00a_avqa.ipynb 17
+# %% ../nbs/00a_avqa.ipynb 20
 PAPER_SPLITS = {'train': 34_401, 'val': 5_734, 'test': 17_200}       # AVQA as the paper uses it
 VAL_FRACTION = PAPER_SPLITS['val'] / (PAPER_SPLITS['train'] + PAPER_SPLITS['val'])
 
@@ -100,7 +110,7 @@ def holdout_videos(questions: Sequence[AVQAQuestion], fraction: float, seed: int
         out.add(v); n += per_video[v]
     return [q for q in questions if q.video_id not in out], [q for q in questions if q.video_id in out]
 
-# %% ../nbs/00a_avqa.ipynb 18
+# %% ../nbs/00a_avqa.ipynb 21
 def avqa_splits(train: Sequence[AVQAQuestion], val: Sequence[AVQAQuestion],
                 test: Sequence[AVQAQuestion] | None = None, val_fraction: float = VAL_FRACTION,
                 seed: int = 0) -> dict[str, list[AVQAQuestion]]:
@@ -116,3 +126,23 @@ def avqa_splits(train: Sequence[AVQAQuestion], val: Sequence[AVQAQuestion],
     if test is not None: return {'train': list(train), 'val': list(val), 'test': list(test)}
     kept, held = holdout_videos(train, val_fraction, seed)
     return {'train': kept, 'val': held, 'test': list(val)}
+
+# %% ../nbs/00a_avqa.ipynb 25
+DATASETS = ('music-avqa', 'avqa')
+AVQA_FILES = ('train_qa.json', 'val_qa.json', 'test_qa.json')      # the last one optional
+
+def dataset_kind(data) -> str:
+    "'music-avqa' or 'avqa': which annotation files `data/annotations` holds."
+    ann = Path(data)/'annotations'
+    if any(ann.glob('avqa-*.json')): return 'music-avqa'
+    if (ann/'train_qa.json').is_file() or (ann/'val_qa.json').is_file(): return 'avqa'
+    raise FileNotFoundError(f'annotation files not found in {ann}: MUSIC-AVQA has avqa-{{train,val,test}}.json, '
+                            'AVQA has train_qa.json and val_qa.json')
+
+def avqa_split(data, split: str, seed: int = 0) -> list[AVQAQuestion]:
+    "The questions of `split` ('train', 'val' or 'test') of the AVQA directory `data`, formed by `avqa_splits`."
+    if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    ann = Path(data)/'annotations'
+    files = [load_avqa(ann/f) for f in AVQA_FILES[:2]] + ([load_avqa(ann/AVQA_FILES[2])]
+                                                          if (ann/AVQA_FILES[2]).is_file() else [])
+    return avqa_splits(*files, seed=seed)[split]

@@ -333,26 +333,34 @@ PANO_MODEL = dict(backbone='pano', backbone_settings=dict(d_model=64, word_dim=6
 SCENARIOS = ('complete', 'audio-missing', 'visual-missing')
 
 def backbone_study(out, models: dict, seeds=(0, 1, 2), epochs: int = 6, lr: float = 3e-3, videos: int = 1500,
-                   results: Optional[str] = None, progress: bool = False) -> dict:
+                   results: Optional[str] = None, progress: bool = False, dataset: str = 'music-avqa',
+                   data: Optional[str] = None, synth_settings: Optional[dict] = None) -> dict:
     """Per seed: each backbone of `models` ({row name: ModelConfig fields}) trained as a baseline, '+Ours'
-    fine-tuned from it as `demo_runs` does, both evaluated under SCENARIOS. Finished runs are reused; with
-    `results` (a JSON path) the results are saved after every run. -> {'seeds': {s: {'rows': ...}}}."""
+    fine-tuned from it as `demo_runs` does, both evaluated under SCENARIOS, on the embedded benchmark of `dataset`
+    ('music-avqa' or 'avqa', 09c), or on `data` (a directory of either, for every seed). Finished runs are
+    reused; with `results` (a JSON path) the results are saved after every run; `synth_settings`: other fields of the
+    benchmark's config (e.g. coupling). -> {'seeds': {s: {'rows': ...}}}."""
     from avqa_missing.evaluate import evaluate_run
     from avqa_missing.reproduction import scalars
     from avqa_missing.synth import SYNTH_VERSION, SynthConfig, synthesize
     from avqa_missing.runs import TrainConfig
     from avqa_missing.train import train
     out = Path(out)
-    res = dict(synth_version=SYNTH_VERSION, models=models, epochs=epochs, lr=lr, seeds={})
+    kw_synth = dict(synth_settings or {})
+    res = dict(synth_version=SYNTH_VERSION, dataset=dataset, data=data, synth_settings=kw_synth, models=models,
+               epochs=epochs, lr=lr, seeds={})
     if results and Path(results).exists(): res['seeds'] = json.loads(Path(results).read_text())['seeds']
     for s in seeds:
-        data = out/f'seed{s}'/'data'
-        if not (data/'synth.json').exists():             # the benchmark demo_runs makes for seed s
-            synthesize(data, SynthConfig(n_videos=videos, seed=s), progress=progress)
+        data_s = Path(data) if data else out/f'seed{s}'/'data'
+        if data or (data_s/'synth.json').exists(): pass
+        elif dataset == 'avqa':
+            from avqa_missing.synth_avqa import AVQASynthConfig, synthesize_avqa
+            synthesize_avqa(data_s, AVQASynthConfig(n_videos=videos, seed=s, **kw_synth), progress=progress)
+        else: synthesize(data_s, SynthConfig(n_videos=videos, seed=s, **kw_synth), progress=progress)   # demo_runs'
         rows = res['seeds'].setdefault(str(s), {'rows': {}})['rows']
         for name, model in models.items():
             fit = lambda sub, m, ep, lr_, step, **kw: train(TrainConfig(
-                data=str(data), out=str(out/f'seed{s}'/sub), model=m, epochs=ep, lr=lr_, lr_step=step, seed=s,
+                data=str(data_s), out=str(out/f'seed{s}'/sub), model=m, epochs=ep, lr=lr_, lr_step=step, seed=s,
                 progress=progress, **kw))
             base = fit(name.lower(), {**model, 'method': 'baseline'}, epochs, lr, max(epochs - 2, 1))
             ep2 = max(epochs // 2, 1)                                     # as demo_runs fine-tunes ours
@@ -360,7 +368,7 @@ def backbone_study(out, models: dict, seeds=(0, 1, 2), epochs: int = 6, lr: floa
                        init=str(base))
             for row, run in ((name, base), (f'{name}+Ours', ours)):
                 if row not in rows:
-                    rows[row] = {sc: scalars(evaluate_run(run, data, 'test', sc)) for sc in SCENARIOS}
+                    rows[row] = {sc: scalars(evaluate_run(run, data_s, 'test', sc)) for sc in SCENARIOS}
             if results: Path(results).write_text(json.dumps(res, indent=1))
     return res
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from fastcore.script import Param, anno_parser, call_parse, store_true
 
-from .data import Sampling, convert_official, load_annotations, SPLITS
+from .data import (AVQA_SAMPLING, MUSIC_AVQA_SAMPLING, Sampling, convert_official, load_annotations,
+                               SPLITS)
+from .avqa import AVQA_FILES, DATASETS, load_avqa
 from .synth import SIZES, SynthConfig, synthesize
 from .runs import TrainConfig
 from .runtime import DistributedTrainingError, finish_distributed
@@ -23,15 +25,30 @@ from .reproduction import (FIXES, SCALES, merge_settings, scale_config, report a
 from .evaluate import SCENARIOS, evaluate_run, format_table
 
 # %% auto 0
-__all__ = ['COMMANDS', 'annotated_video_ids', 'convert', 'synth', 'json_object', 'model_from_args', 'train_from_args', 'train',
-           'evaluate', 'extract', 'demo', 'report', 'main', 'id_list', 'predict', 'compare', 'ask']
+__all__ = ['DATASET_SAMPLING', 'COMMANDS', 'annotated_video_ids', 'dataset_of', 'convert', 'synth', 'json_object',
+           'model_from_args', 'train_from_args', 'train', 'evaluate', 'extract', 'demo', 'report', 'main', 'id_list',
+           'predict', 'compare', 'ask']
 
 # %% ../nbs/11_cli.ipynb 5
 def annotated_video_ids(ann_dir) -> list[str]:
-    "Videos used by the official annotation files present in `ann_dir` (`avqa-{train,val,test}.json`)."
-    files = [Path(ann_dir)/f'avqa-{s}.json' for s in SPLITS if (Path(ann_dir)/f'avqa-{s}.json').exists()]
-    if not files: raise FileNotFoundError(f'no avqa-{{train,val,test}}.json in {ann_dir}')
-    return sorted({q.video_id for f in files for q in load_annotations(f, keep_deleted=True)})
+    """Videos used by the annotation files present in `ann_dir`: MUSIC-AVQA's `avqa-{train,val,test}.json` or
+    AVQA's `train_qa.json`, `val_qa.json` (and `test_qa.json`)."""
+    music = [Path(ann_dir)/f'avqa-{s}.json' for s in SPLITS if (Path(ann_dir)/f'avqa-{s}.json').exists()]
+    avqa = [Path(ann_dir)/f for f in AVQA_FILES if (Path(ann_dir)/f).exists()]
+    if not (music or avqa):
+        raise FileNotFoundError(f'no avqa-{{train,val,test}}.json (MUSIC-AVQA) nor {"/".join(AVQA_FILES)} (AVQA) in '
+                                f'{ann_dir}')
+    qs = [q for f in music for q in load_annotations(f, keep_deleted=True)] + [q for f in avqa for q in load_avqa(f)]
+    return sorted({q.video_id for q in qs})
+
+DATASET_SAMPLING = {'music-avqa': MUSIC_AVQA_SAMPLING, 'avqa': AVQA_SAMPLING}   # each dataset's default segments
+
+def dataset_of(dataset: str | None, annotations=None) -> str:
+    "The dataset named by --dataset, else the one whose files --annotations holds, else MUSIC-AVQA."
+    if dataset is not None and dataset not in DATASETS:
+        raise ValueError(f'--dataset must be one of {", ".join(DATASETS)}, got {dataset!r}')
+    if dataset or not annotations: return dataset or 'music-avqa'
+    return 'avqa' if any((Path(annotations)/f).exists() for f in AVQA_FILES) else 'music-avqa'
 
 @call_parse
 def convert(audio_dir: Param('directory of per-video audio features <video_id>.npy, e.g. VGGish [60, 128]', str),
@@ -39,17 +56,20 @@ def convert(audio_dir: Param('directory of per-video audio features <video_id>.n
                               str),
             out: Param('the HDF5 store to write', str),
             annotations: Param('optional directory of avqa-*.json: convert only the videos they use', str) = None,
-            n_frames: Param('segments per source file (1 per second)', int) = 60,
-            stride: Param('keep every stride-th segment (AVST: 6 -> T=10)', int) = 6,
+            dataset: Param('music-avqa (60 s, keep 1 s in 6) or avqa (10 s, keep all); default: the one '
+                           '--annotations holds, else music-avqa', str) = None,
+            n_frames: Param("segments per source file (1 per second; default: the dataset's, 60 or 10)", int) = None,
+            stride: Param("keep every stride-th segment (default: the dataset's; AVST: 6 -> T=10)", int) = None,
             offset: Param('first segment kept', int) = 0,
             dtype: Param('storage dtype', str, choices=['float16', 'float32']) = 'float16',
             overwrite: Param('replace an existing store (kept intact until the new one is complete)',
                              store_true) = False,
             quiet: Param('no progress bar', store_true) = False):
-    "Convert the official MUSIC-AVQA feature layout into one chunked HDF5 feature store."
+    "Convert per-video feature files (.npy, one row per second) into one chunked HDF5 feature store."
     ids = annotated_video_ids(annotations) if annotations else None
-    out = convert_official(audio_dir, visual_dir, out, ids, Sampling(n_frames, stride, offset), dtype,
-                           overwrite, not quiet)
+    s = DATASET_SAMPLING[dataset_of(dataset, annotations)]
+    sampling = Sampling(n_frames or s.n_frames, stride or s.stride, offset)
+    out = convert_official(audio_dir, visual_dir, out, ids, sampling, dtype, overwrite, not quiet)
     print(f'wrote {out}')
 
 # %% ../nbs/11_cli.ipynb 7
@@ -58,12 +78,18 @@ def synth(out: Param('directory to write the benchmark into', str, required=True
           videos: Param('number of videos', int) = 1500,
           seed: Param('random seed (the benchmark is a function of it)', int) = 0,
           size: Param('feature sizes: tiny (visual 64x4x4) or paper (512x14x14)', str, choices=list(SIZES)) = 'tiny',
-          layout: Param('store: one features.h5; official: per-video .npy files', str,
+          layout: Param('store: one features.h5; official: per-video .npy files (MUSIC-AVQA only)', str,
                         choices=['store', 'official']) = 'store',
+          dataset: Param("music-avqa: the instruments benchmark (01_synth); avqa: AVQA's multiple choice on 10 s "
+                         'clips (01a_synth_avqa)', str, choices=list(DATASETS)) = 'music-avqa',
           overwrite: Param('replace a benchmark already in --out', store_true) = False,
           quiet: Param('no progress bar', store_true) = False):
-    "Generate the synthetic MUSIC-AVQA benchmark (official annotation files + features)."
-    root = synthesize(out, SynthConfig(n_videos=videos, seed=seed, size=size), layout, overwrite, not quiet)
+    "Generate an embedded benchmark (annotation files in the dataset's schema + features)."
+    if dataset == 'avqa':
+        from avqa_missing.synth_avqa import AVQASynthConfig, synthesize_avqa
+        if layout != 'store': raise ValueError("--dataset avqa writes a feature store only (--layout store)")
+        root = synthesize_avqa(out, AVQASynthConfig(n_videos=videos, seed=seed, size=size), overwrite, not quiet)
+    else: root = synthesize(out, SynthConfig(n_videos=videos, seed=seed, size=size), layout, overwrite, not quiet)
     print(f'wrote {root}')
 
 # %% ../nbs/11_cli.ipynb 9
@@ -166,19 +192,23 @@ def extract(videos: Param('directory of videos (<video_id>.mp4, .mkv, ...)', str
             workers: Param('decoding processes', int) = 4,
             on_error: Param('an unreadable video: fail, or skip it (named in a warning and OUT.skipped.json)',
                             str, choices=['fail', 'skip']) = 'fail',
-            n_frames: Param('segments per video (1 frame / 1 audio example each)', int) = 60,
-            stride: Param('keep every stride-th segment (AVST: 6 -> T=10)', int) = 6,
+            dataset: Param("music-avqa: 60 segments of 1 s, keep 1 in 6; avqa: 10 segments spread over each "
+                           "clip (the defaults below); default: the one --annotations holds, else music-avqa",
+                           str) = None,
+            n_frames: Param("segments per video (1 frame / 1 audio example each; default: the dataset's)", int) = None,
+            stride: Param("keep every stride-th segment (default: the dataset's; AVST: 6 -> T=10)", int) = None,
             sampling: Param("segments: 'seconds' (1 s each; MUSIC-AVQA) or 'spread' (n_frames equal parts of "
-                            "each video; AVQA: --sampling spread --n_frames 10 --stride 1)", str,
-                            choices=['seconds', 'spread']) = 'seconds',
+                            "each video; AVQA); default: the dataset's", str, choices=['seconds', 'spread']) = None,
             on_short: Param('a video shorter than n_frames seconds: pad it (warned, recorded), fail, or spread '
                             'its segments over its length', str, choices=['pad', 'fail', 'spread']) = 'pad',
             norm: Param('frame normalisation: music-avqa (their script) or imagenet', str,
                         choices=['music-avqa', 'imagenet']) = 'music-avqa',
             overwrite: Param('replace an existing store', store_true) = False,
             quiet: Param('no progress bar', store_true) = False):
-    "Extract MUSIC-AVQA-style features (ResNet-18 14x14 maps, VGGish) from raw videos into a feature store."
+    "Extract features as the paper's backbones read them (ResNet-18 14x14 maps, VGGish) from raw videos."
     ids = annotated_video_ids(annotations) if annotations else None
+    s = DATASET_SAMPLING[dataset_of(dataset, annotations)]
+    n_frames, stride, sampling = n_frames or s.n_frames, stride or s.stride, sampling or s.mode
     path = extract_cli(videos, out, resnet_weights, vggish_weights, vggish_pca, device, n_frames=n_frames,
                        stride=stride, norm=norm, batch_size=batch_size, workers=workers, on_error=on_error,
                        video_ids=ids, overwrite=overwrite, quiet=quiet,
@@ -219,8 +249,9 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
            device: Param('auto, cpu, cuda, ...', str) = 'auto',
            config_json: Param('other ReportConfig fields (coupling_study arguments under --study coupling) as a '
                               'JSON object', str) = None,
-           study: Param("tables: the paper's tables; coupling: the predictability sweep (09b_coupling)", str,
-                        choices=['tables', 'coupling']) = 'tables',
+           study: Param("tables: the paper's tables; avqa: Table 2 on the AVQA-style benchmark (09c_avqa); "
+                        'coupling: the predictability sweep (09b_coupling)', str,
+                        choices=['tables', 'avqa', 'coupling']) = 'tables',
            quiet: Param('no progress bars', store_true) = False):
     """Train and evaluate what the paper's Tables 1, 3-6 and Fig. 5 need, over seeds; write report.json,
     report.md and fig5.png."""
@@ -230,6 +261,10 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
         raise ValueError(f'--seeds must be comma-separated integers, e.g. 0,1,2; got {seeds!r}') from None
     if study == 'coupling':
         return print(write_coupling_report(coupling_study(out, seeds=seed_list, **extra), out).read_text())
+    if study == 'avqa':
+        from avqa_missing.table2 import table2_study, write_table2_report
+        res = table2_study(out, seeds=seed_list, videos=videos, progress=not quiet, data=data, **extra)
+        return print(write_table2_report(res, out).read_text())
     names = lambda s: tuple(x.strip() for x in s.split(',') if x.strip())
     rc = scale_config(scale, **{**dict(out=out, data=data, seeds=seed_list, videos=videos, device=device,
                                        preset=preset, presets=names(presets), fixes=names(fixes),
@@ -263,7 +298,7 @@ def main(argv: list[str] | None = None):
     except (OSError, ValueError, KeyError, ImportError, DistributedTrainingError) as e:
         print(f'avqa-missing {argv[0]}: error: {e}', file=sys.stderr); sys.exit(1)
 
-# %% ../nbs/11_cli.ipynb 46
+# %% ../nbs/11_cli.ipynb 53
 from .evaluate import write_json
 from .explain import (ask as ask_question, compare_predictions, explain_questions, format_comparison,
                                   predict_questions)

@@ -15,17 +15,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .avqa import AVQA_TYPES, N_CHOICES, AVQAQuestion
+
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
            'TEXT_PROMPTS', 'PROMPT_LEN', 'PROMPT_WORDS', 'STORE_FORMAT', 'STORE_VERSION', 'SAMPLING_MODES',
-           'MUSIC_AVQA_SAMPLING', 'AVQA_SAMPLING', 'VIDEO_INFO', 'M16', 'BLOCK', 'IN_BLOCK', 'MODALITIES', 'parse_type',
-           'fill_template', 'Question', 'parse_question', 'load_annotations', 'tmp_path', 'atomic_write',
-           'write_text_atomic', 'Vocab', 'encode', 'decode', 'save', 'load', 'template_key', 'split_prompt',
-           'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling', 'read_npy_header', 'sampled_segments',
-           'official_video_ids', 'check_official', 'store_meta', 'write_store', 'convert_official', 'write_official',
-           'FeatureStore', 'row_of', 'fletcher32_ok', 'DamagedStoreError', 'read_audio', 'read_visual', 'read_frames',
-           'resolve_missing', 'AVQADataset', 'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa',
-           'make_loader', 'make_questions']
+           'MUSIC_AVQA_SAMPLING', 'AVQA_SAMPLING', 'VIDEO_INFO', 'M16', 'BLOCK', 'IN_BLOCK', 'MODALITIES',
+           'AVQA_MAX_LEN', 'CHOICE_LEN', 'parse_type', 'fill_template', 'Question', 'parse_question',
+           'load_annotations', 'tmp_path', 'atomic_write', 'write_text_atomic', 'Vocab', 'encode', 'decode', 'save',
+           'load', 'template_key', 'split_prompt', 'prompt_tokens', 'encode_prompt', 'decode_prompt', 'Sampling',
+           'read_npy_header', 'sampled_segments', 'official_video_ids', 'check_official', 'store_meta', 'write_store',
+           'convert_official', 'write_official', 'FeatureStore', 'row_of', 'fletcher32_ok', 'DamagedStoreError',
+           'read_audio', 'read_visual', 'read_frames', 'resolve_missing', 'encode_choices', 'AVQADataset',
+           'negative_frames', 'getitem', 'all_finite', 'finite', 'collate_avqa', 'make_loader', 'make_questions']
 
 # %% ../nbs/00_data.ipynb 9
 QUESTION_TYPES = {  # modality -> question types, the taxonomy of MUSIC-AVQA's evaluation
@@ -157,7 +159,9 @@ class Vocab:
         self.itos = list(itos); self.stoi = {w: i for i, w in enumerate(self.itos)}
     @classmethod
     def build(cls, questions: Iterable[Question]) -> Vocab:
-        return cls([cls.PAD, cls.UNK] + sorted({w for q in questions for w in q.tokens} - {cls.PAD, cls.UNK}))
+        "From the questions' words (and an AVQA question's candidate answers, `choice_tokens`)."
+        words = {w for q in questions for w in [*q.tokens, *(w for c in getattr(q, 'choice_tokens', ()) for w in c)]}
+        return cls([cls.PAD, cls.UNK] + sorted(words - {cls.PAD, cls.UNK}))
     def __len__(self): return len(self.itos)
     def __eq__(self, other): return isinstance(other, Vocab) and self.itos == other.itos
     def __repr__(self): return f'Vocab({len(self)} words)'
@@ -244,6 +248,7 @@ PROMPT_WORDS = tuple(sorted({w for s in TEXT_PROMPTS.values() for w in split_pro
 def prompt_tokens(q: Question) -> list[str]:
     """The declarative prompt of `q` as words (its `TEXT_PROMPTS` sentence filled with `q.values`); `q.tokens`
     if it has none."""
+    if not isinstance(q, Question): return q.tokens                  # AVQA: free text, no template
     sentence = TEXT_PROMPTS.get(template_key(q.template))
     return q.tokens if sentence is None else split_prompt(sentence.format(*q.values))
 
@@ -605,11 +610,22 @@ def resolve_missing(missing, n: int) -> list[str | None]:
     return plan
 
 # %% ../nbs/00_data.ipynb 87
+AVQA_MAX_LEN, CHOICE_LEN = 24, 12     # words per AVQA question / per candidate answer, padded
+
+def encode_choices(vocab: Vocab, q: AVQAQuestion, max_len: int = CHOICE_LEN) -> list[list[int]]:
+    "Word ids (N_CHOICES, max_len) of `q`'s candidates; a candidate without words is an error naming it."
+    if empty := [c for c, t in zip(q.choices, q.choice_tokens) if not t]:
+        raise ValueError(f'question {q.question_id}: candidate {empty[0]!r} has no words to encode')
+    try: return [vocab.encode(t, max_len) for t in q.choice_tokens]
+    except ValueError as e: raise ValueError(f'question {q.question_id}: candidate {e}') from None
+
+# %% ../nbs/00_data.ipynb 88
 class AVQADataset(Dataset):
     "Questions with their video's features; a modality declared missing is never read."
     def __init__(self, questions: Sequence[Question], store, vocab: Vocab, missing=None,
                  negatives: str | bool | None = 'frames',
-                 max_len: int = 14, seed: int = 0, dtype: torch.dtype | None = None, prompt_len: int = PROMPT_LEN):
+                 max_len: int | None = None, seed: int = 0, dtype: torch.dtype | None = None,
+                 prompt_len: int = PROMPT_LEN):
         if not questions: raise ValueError('no questions: the split is empty')
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         if absent := sorted({q.video_id for q in questions} - set(self.store.row)):
@@ -621,17 +637,25 @@ class AVQADataset(Dataset):
         self.questions, self.vocab, self.negatives = list(questions), vocab, negatives
         self.seed, self.dtype = seed, dtype
         self.missing = resolve_missing(missing, len(self.questions))
+        kinds = {isinstance(q, AVQAQuestion) for q in self.questions}
+        if len(kinds) > 1: raise ValueError('questions of MUSIC-AVQA and of AVQA cannot be mixed in one dataset')
+        # AVQA: multiple choice among N_CHOICES candidates; MUSIC-AVQA: one of the 42 answers
+        self.n_choices = N_CHOICES if kinds == {True} else 0
+        self.type_names = AVQA_TYPES if self.n_choices else TYPE_NAMES
+        max_len = max_len or (AVQA_MAX_LEN if self.n_choices else 14)
         self.words = torch.tensor([vocab.encode(q.tokens, max_len) for q in self.questions])  # (N, max_len)
         # (N, prompt_len)
         self.prompts = torch.tensor([vocab.encode_prompt(prompt_tokens(q), prompt_len) for q in self.questions])
-        self.answers = torch.tensor([ANSWER_ID[q.answer] for q in self.questions])
-        self.types = torch.tensor([TYPE_NAMES.index(q.type_name) for q in self.questions])
+        self.answers = torch.tensor([q.answer_index if self.n_choices else ANSWER_ID[q.answer] for q in self.questions])
+        self.types = torch.tensor([self.type_names.index(q.type_name) for q in self.questions])
+        # (N, N_CHOICES, CHOICE_LEN): each candidate's word ids
+        if self.n_choices: self.choices = torch.tensor([encode_choices(vocab, q) for q in self.questions])
         self.rows = [self.store.row[q.video_id] for q in self.questions]
         self.epoch, self._checked = 0, set()   # _checked: (modality, row) already found finite in this process
     def __len__(self): return len(self.questions)
     def set_epoch(self, epoch: int): self.epoch = epoch
 
-# %% ../nbs/00_data.ipynb 88
+# %% ../nbs/00_data.ipynb 89
 def negative_frames(self: AVQADataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     "T (video row, segment) pairs from videos other than question `i`'s, drawn from (seed, epoch, i)."
     rng, T, own = np.random.default_rng((self.seed, self.epoch, i)), self.store.n_segments, self.rows[i]
@@ -645,6 +669,7 @@ def getitem(self: AVQADataset, i: int) -> dict:
     """Item `i`: question and prompt ids, answer, type, and the features of the modalities present (never the
     missing one)."""
     item = dict(question=self.words[i], prompt=self.prompts[i], answer=self.answers[i], qtype=self.types[i], index=i)
+    if self.n_choices: item['choices'] = self.choices[i]                                 # (N_CHOICES, CHOICE_LEN)
     as_tensor = lambda x: torch.from_numpy(x) if self.dtype is None else torch.from_numpy(x).to(self.dtype)
     # (T, Da)
     if self.missing[i] != 'audio':
@@ -682,11 +707,12 @@ def finite(self: AVQADataset, x: np.ndarray, kind: str, i: int, frames=None) -> 
 
 AVQADataset.negative_frames, AVQADataset.__getitem__, AVQADataset.finite = negative_frames, getitem, finite
 
-# %% ../nbs/00_data.ipynb 90
+# %% ../nbs/00_data.ipynb 91
 def collate_avqa(items: list[dict]) -> dict:
     """Batch items; a modality absent from some items is zeros there with a `{m}_present` mask, absent from all
     -> no key."""
-    keys = ('question', 'answer', 'qtype', 'index') + (('prompt',) if all('prompt' in it for it in items) else ())
+    optional = tuple(k for k in ('prompt', 'choices') if all(k in it for it in items))   # choices: AVQA
+    keys = ('question', 'answer', 'qtype', 'index') + optional
     batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in keys}
     for m, keys in (('audio', ('audio',)), ('visual', ('visual', 'neg_visual'))):
         present = torch.tensor([m in it for it in items])
@@ -704,7 +730,7 @@ def make_loader(dataset: AVQADataset, batch_size: int = 64, shuffle: bool = Fals
     return DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_avqa,
                       pin_memory=pin, generator=torch.Generator().manual_seed(seed), **kwargs)
 
-# %% ../nbs/00_data.ipynb 92
+# %% ../nbs/00_data.ipynb 93
 def make_questions(video_ids: Sequence[str], n: int, seed: int = 0,
                    templates: Sequence[Question] = ()) -> list[Question]:
     """`n` questions on `video_ids` re-using real templates (from `templates`) with random answers: for tests

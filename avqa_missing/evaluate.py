@@ -15,14 +15,16 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, QUESTION_TYPES, TYPE_NAMES, make_loader, write_text_atomic
+from .avqa import AVQA_TYPES
 from .runtime import DistInfo, dist_info, resolve_device, shard
 from .runs import check_store_fits, load_run, open_store, predict, split_questions
 
 # %% auto 0
-__all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'NOISE_SIGMA', 'CONDITIONS', 'RATIOS', 'SWEEP_KINDS', 'table_columns',
-           'paper_table', 'type_counts', 'missing_plan', 'save_plan', 'load_plan', 'add_noise', 'scenario_inputs',
-           'evaluate', 'format_table', 'write_json', 'run_batch_size', 'evaluate_run', 'sweep_plans', 'missing_sweep',
-           'sweep_run', 'plot_sweep', 'plot_scenarios']
+__all__ = ['SCENARIOS', 'COLUMNS', 'TABLE_KEYS', 'TABLE2_ORDER', 'AVQA_COLUMNS', 'TABLE2_HEADS', 'NOISE_SIGMA', 'CONDITIONS',
+           'NOISY_NOTE', 'RATIOS', 'SWEEP_KINDS', 'table_columns', 'paper_table', 'type_counts', 'avqa_table',
+           'missing_plan', 'save_plan', 'load_plan', 'add_noise', 'scenario_inputs', 'evaluate', 'format_table',
+           'write_json', 'run_batch_size', 'evaluate_run', 'sweep_plans', 'missing_sweep', 'sweep_run', 'plot_sweep',
+           'plot_scenarios']
 
 # %% ../nbs/07_eval.ipynb 7
 SCENARIOS = ('complete', 'audio-missing', 'visual-missing', 'mixed', 'audio-noisy', 'visual-noisy')
@@ -48,23 +50,33 @@ def _as_1d(x, name: str) -> torch.Tensor:
     if x.dim() != 1: raise ValueError(f'{name} must be 1-D (one entry per question), got shape {tuple(x.shape)}')
     return x
 
-def paper_table(correct, qtype) -> dict:
-    """Accuracy (%) per question type, group average and overall, keyed and ordered as the paper's tables; NaN
-    where a column has no questions."""
+def paper_table(correct, qtype, columns: dict = COLUMNS, n_types: int = len(TYPE_NAMES)) -> dict:
+    """Accuracy (%) per question type, group average and overall, keyed and ordered as the paper's tables (Table 1's
+    `columns`, or AVQA_COLUMNS with n_types=8); NaN where a column has no questions."""
     correct, qtype = _as_1d(correct, 'correct').float(), _as_1d(qtype, 'qtype').long()
     if len(correct) != len(qtype): raise ValueError(f'correct has {len(correct)} entries but qtype has {len(qtype)}')
     if len(correct) == 0: raise ValueError('no predictions to score')
-    if ((qtype < 0) | (qtype >= len(TYPE_NAMES))).any():
-        raise ValueError(f'qtype must index data.TYPE_NAMES (0..{len(TYPE_NAMES) - 1})')
+    if ((qtype < 0) | (qtype >= n_types)).any():
+        raise ValueError(f'qtype must index the question types (0..{n_types - 1})')
     acc = lambda mask: 100 * correct[mask].mean().item() if mask.any() else float('nan')
-    return {k: acc(torch.isin(qtype, torch.tensor(ids))) for k, ids in COLUMNS.items()}
+    return {k: acc(torch.isin(qtype, torch.tensor(ids))) for k, ids in columns.items()}
 
-def type_counts(qtype) -> dict:
+def type_counts(qtype, columns: dict = COLUMNS) -> dict:
     "Number of questions behind each table column."
     qtype = _as_1d(qtype, 'qtype').long()
-    return {k: int(torch.isin(qtype, torch.tensor(ids)).sum()) for k, ids in COLUMNS.items()}
+    return {k: int(torch.isin(qtype, torch.tensor(ids)).sum()) for k, ids in columns.items()}
 
 # %% ../nbs/07_eval.ipynb 15
+TABLE2_ORDER = ('Used For', 'When', 'Before Next', 'Why', 'Where', 'Happening', 'Come From', 'Which')   # Table 2
+AVQA_COLUMNS = {**{t: [AVQA_TYPES.index(t)] for t in TABLE2_ORDER}, 'All Avg': list(range(len(AVQA_TYPES)))}
+TABLE2_HEADS = dict(zip(TABLE2_ORDER, ('Used', 'When', 'Before Next', 'Why', 'Where', 'Happen', 'Come From',
+                                       'Which')))   # as Table 2 prints them
+
+def avqa_table(correct, qtype) -> dict:
+    "Accuracy (%) per AVQA question type in Table 2's order, and All Avg."
+    return paper_table(correct, qtype, AVQA_COLUMNS, len(AVQA_TYPES))
+
+# %% ../nbs/07_eval.ipynb 19
 NOISE_SIGMA = {'audio': 0.3, 'visual': 0.7}   # the authors' test-time corruption (real feature + N(0, sigma^2))
 
 CONDITIONS = {
@@ -78,7 +90,7 @@ CONDITIONS = {
         'NOT a missing-modality condition: both modalities read, real visual + Gaussian noise (authors\' test code)',
 }
 
-# %% ../nbs/07_eval.ipynb 18
+# %% ../nbs/07_eval.ipynb 22
 def _round(x: float) -> int: return int(math.floor(x + 0.5 + 1e-9))   # nearest, halves up (not banker's rounding)
 
 def missing_plan(n: int, ratio: float, audio_share: float = 0.5, seed: int = 0) -> list:
@@ -93,7 +105,7 @@ def missing_plan(n: int, ratio: float, audio_share: float = 0.5, seed: int = 0) 
     for j, i in enumerate(order[:k]): plan[i] = 'audio' if j < k_audio else 'visual'
     return plan
 
-# %% ../nbs/07_eval.ipynb 22
+# %% ../nbs/07_eval.ipynb 26
 def save_plan(path, questions, plans: dict, **meta) -> Path:
     "Write {name: plan} for `questions` (by question_id) with metadata (seed, ratio, ...) to a JSON file."
     ids = [q.question_id for q in questions]
@@ -111,7 +123,7 @@ def load_plan(path, questions) -> dict:
         raise ValueError(f'{path}: no plan entry for question_id(s) {missing[:5]}')
     return {k: [p[pos[q.question_id]] for q in questions] for k, p in saved['plans'].items()}
 
-# %% ../nbs/07_eval.ipynb 25
+# %% ../nbs/07_eval.ipynb 29
 def add_noise(batch: dict, modality: str, sigma: float, generator: torch.Generator) -> dict:
     "A copy of `batch` whose `modality` features are x + sigma * N(0, 1) (float32); the authors' test-time corruption."
     if modality not in batch: raise ValueError(f'the batch has no {modality} features to add noise to')
@@ -119,7 +131,7 @@ def add_noise(batch: dict, modality: str, sigma: float, generator: torch.Generat
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return {**batch, modality: x + sigma * noise}
 
-# %% ../nbs/07_eval.ipynb 28
+# %% ../nbs/07_eval.ipynb 32
 def scenario_inputs(scenario: str, n: int, ratio: float = 0.5, audio_share: float = 0.5, seed: int = 0, plan=None):
     "(missing for AVQADataset, noisy modality or None) of a scenario; `mixed` uses `plan` or draws `missing_plan`."
     if scenario not in SCENARIOS: raise ValueError(f'unknown scenario {scenario!r}; choose from {SCENARIOS}')
@@ -129,7 +141,7 @@ def scenario_inputs(scenario: str, n: int, ratio: float = 0.5, audio_share: floa
     if scenario.endswith('-missing'): return scenario.split('-')[0], None
     return None, (scenario.split('-')[0] if scenario.endswith('-noisy') else None)
 
-# %% ../nbs/07_eval.ipynb 30
+# %% ../nbs/07_eval.ipynb 34
 def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'complete', ratio: float = 0.5,
              audio_share: float = 0.5,
              seed: int = 0, batch_size: int = 64, device='cpu', amp: str = 'none', num_workers: int = 0, plan=None,
@@ -153,7 +165,9 @@ def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'compl
         transform = (lambda b: add_noise(b, noisy, sigma[noisy], g)) if noisy else None
         out = predict(model, loader, device, amp, transform, progress, desc=f'{split} {scenario}',
                       gather=info.world > 1)
-    res = {**paper_table(out['correct'], out['qtype']), 'n': len(questions), 'n_per_column': type_counts(out['qtype']),
+    columns = (AVQA_COLUMNS, len(AVQA_TYPES)) if ds.n_choices else (COLUMNS, len(TYPE_NAMES))   # Table 2 | Table 1
+    res = {**paper_table(out['correct'], out['qtype'], *columns), 'n': len(questions),
+           'n_per_column': type_counts(out['qtype'], columns[0]), 'dataset': 'avqa' if ds.n_choices else 'music-avqa',
            'scenario': scenario, 'split': split, 'condition': CONDITIONS[scenario], 'seed': seed,
            'n_missing': {m: ds.missing.count(m) for m in ('audio', 'visual')}}
     if scenario == 'mixed':
@@ -161,14 +175,17 @@ def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'compl
     if noisy: res.update(noisy_modality=noisy, noise_sigma=sigma[noisy])
     return res
 
-# %% ../nbs/07_eval.ipynb 33
+# %% ../nbs/07_eval.ipynb 37
 _GROUPS = (('Audio Question', 3), ('Visual Question', 3), ('Audio-Visual Question', 6), ('', 1))
+NOISY_NOTE = ('* not a missing-modality condition: both modalities read, one with Gaussian noise added (the '
+              "authors' test code)")
 
 def format_table(rows: dict, name: str = '', digits: int = 2) -> str:
     """Rows {row name: table} as text in the paper's layout; rows of a noisy (not missing) condition are
     starred and footnoted."""
     noisy = {r for r, t in rows.items() if str(t.get('condition', '')).startswith('NOT')}
     label = lambda r: f'{r} *' if r in noisy else str(r)
+    if any('Which' in t for t in rows.values()): return _format_table2(rows, name, digits, label, noisy)
     w = max([len(name), 8] + [len(label(r)) for r in rows]); cw = digits + 6
     cols = [k.split(' ', 1)[1] if k != 'All Avg' else k for k in TABLE_KEYS]   # 'Audio Cnt' -> 'Cnt'
     top = ' ' * w + ' |' + ' |'.join(g.center(n * cw) for g, n in _GROUPS)
@@ -176,13 +193,22 @@ def format_table(rows: dict, name: str = '', digits: int = 2) -> str:
     fmt = lambda v: '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.{digits}f}'
     group = lambda t, i, n: ''.join(fmt(t[k]).rjust(cw) for k in TABLE_KEYS[i:i + n])
     body = [label(r).ljust(w) + ' |' + ' |'.join(group(t, i, n) for i, n in _group_slices()) for r, t in rows.items()]
-    foot = ['* not a missing-modality condition: both modalities read, one with Gaussian noise added (the '
-            'authors\' test code)'] if noisy else []
-    return '\n'.join([top, head, '-' * len(head)] + body + foot)
+    return '\n'.join([top, head, '-' * len(head)] + body + ([NOISY_NOTE] if noisy else []))
 
 def _group_slices(): return [(sum(n for _, n in _GROUPS[:j]), n) for j, (_, n) in enumerate(_GROUPS)]
 
-# %% ../nbs/07_eval.ipynb 36
+# %% ../nbs/07_eval.ipynb 38
+def _format_table2(rows: dict, name: str, digits: int, label, noisy) -> str:
+    "AVQA's rows in Table 2's layout: one column per question type, then All Avg."
+    heads = [TABLE2_HEADS[t] for t in TABLE2_ORDER] + ['All Avg']
+    w = max([len(name), 8] + [len(label(r)) for r in rows]); cws = [max(digits + 5, len(h) + 1) for h in heads]
+    fmt = lambda v: '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.{digits}f}'
+    head = name.ljust(w) + ' |' + ''.join(h.rjust(c) for h, c in zip(heads, cws))
+    body = [label(r).ljust(w) + ' |' + ''.join(fmt(t.get(k)).rjust(c) for k, c in zip(AVQA_COLUMNS, cws))
+            for r, t in rows.items()]
+    return '\n'.join([head, '-' * len(head)] + body + ([NOISY_NOTE] if noisy else []))
+
+# %% ../nbs/07_eval.ipynb 43
 def _plain(x):
     "NaN -> None, recursively (JSON has no NaN)."
     if isinstance(x, float) and math.isnan(x): return None
@@ -195,7 +221,7 @@ def write_json(path, obj) -> Path:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, json.dumps(_plain(obj), indent=1))
 
-# %% ../nbs/07_eval.ipynb 38
+# %% ../nbs/07_eval.ipynb 45
 def run_batch_size(batch_size: Optional[int], cfg) -> int:
     "The evaluation batch: the one asked for (>= 1), else the run's `eval_batch_size`, else its `batch_size`."
     if batch_size is not None and batch_size < 1: raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -221,7 +247,7 @@ def evaluate_run(run_dir, data_dir=None, split: str = 'test', scenario: str = 'c
     write_json(run/'eval'/f'{split}-{scenario}.json', res)
     return res
 
-# %% ../nbs/07_eval.ipynb 51
+# %% ../nbs/07_eval.ipynb 58
 RATIOS = tuple(i / 10 for i in range(11))
 SWEEP_KINDS = ('audio', 'visual', 'share')
 
@@ -242,7 +268,7 @@ def missing_sweep(model, data_dir, vocab, kind: str = 'audio', ratios: Sequence[
     for r, res in zip(plans, results): res.update(sweep=kind, ratio=r)
     return dict(kind=kind, split=split, seed=seed, ratios=list(plans), results=results, plans=plans)
 
-# %% ../nbs/07_eval.ipynb 53
+# %% ../nbs/07_eval.ipynb 60
 def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[float] = RATIOS, split: str = 'test',
               which: str = 'best', seed: int = 0, batch_size: Optional[int] = None, device='cpu',
               build: Optional[Callable] = None, **kw) -> dict:
@@ -258,7 +284,7 @@ def sweep_run(run_dir, data_dir=None, kind: str = 'audio', ratios: Sequence[floa
     write_json(run/'eval'/f'{split}-sweep-{kind}.json', out)
     return out
 
-# %% ../nbs/07_eval.ipynb 56
+# %% ../nbs/07_eval.ipynb 63
 def plot_sweep(sweeps: dict, key: str = 'All Avg', ax=None):
     "Lines of `key` (a table column) against the missing ratio (%) for sweeps {label: missing_sweep result}."
     import matplotlib.pyplot as plt

@@ -16,6 +16,7 @@ from .data import (
     ANSWERS, TEXT_PROMPTS, TYPE_NAMES, AVQADataset, Question, Sampling, Vocab, collate_avqa, resolve_missing,
     split_prompt, write_text_atomic)
 from .runs import load_run, open_store, split_questions
+from .avqa import AVQA_TYPES
 from .runtime import resolve_device, to_device
 from .evaluate import NOISE_SIGMA, add_noise, evaluate, run_batch_size, scenario_inputs
 from .backbones import SpatialGrounding, TemporalGrounding
@@ -42,8 +43,9 @@ class LogitsRecorder(nn.Module):
         self.seen.append((batch['index'].cpu(), logits.detach().argmax(-1).cpu(), probs))
         return logits
 
-def question_text(q: Question) -> str:
-    "The question as asked: its template with the values filled in."
+def question_text(q) -> str:
+    "The question as asked: its template with the values filled in (an AVQA question: its text)."
+    if not isinstance(q, Question): return q.question
     return ' '.join(q.tokens) + ('?' if q.template.rstrip().endswith(('?', '？')) else '')
 
 # %% ../nbs/07a_predict.ipynb 10
@@ -59,8 +61,9 @@ def prediction_lines(questions, recorder: LogitsRecorder, scenario: str, missing
     top_p, top_i = probs.topk(min(TOP_K, probs.shape[1]), -1)                  # (N, k)
     lines = []
     for i, q in enumerate(questions):
-        p = ANSWERS[int(pred[i])]
-        top = [[ANSWERS[int(j)], round(float(v), 6)] for v, j in zip(top_p[i], top_i[i])]
+        name = lambda j: q.choices[int(j)] if hasattr(q, 'choices') else ANSWERS[int(j)]   # AVQA: its candidates
+        p = name(pred[i])
+        top = [[name(j), round(float(v), 6)] for v, j in zip(top_p[i], top_i[i])]
         lines.append(dict(question_id=q.question_id, video_id=q.video_id, question=question_text(q),
                           type=q.type_name, answer=q.answer, predicted=p, correct=p == q.answer, top5=top,
                           scenario=scenario, missing=missing[i], **({'noisy': noisy} if noisy else {})))
@@ -134,7 +137,7 @@ def compare_predictions(a, b) -> dict:
         raise ValueError(f'question_id {bad[:5]} have different gold answers in {a} and {b}: '
                          'not the same data')
     pairs = [(A[q], B[q]) for q in A]
-    types = [t for t in TYPE_NAMES if any(x['type'] == t for x, _ in pairs)]
+    types = [t for t in (*TYPE_NAMES, *AVQA_TYPES) if any(x['type'] == t for x, _ in pairs)]
     differ = [dict(question_id=q, type=A[q]['type'], question=A[q].get('question'), answer=A[q]['answer'],
                    a=A[q]['predicted'], b=B[q]['predicted'])
               for q in A if A[q]['predicted'] != B[q]['predicted']]
@@ -392,6 +395,9 @@ def ask(run_dir, question: str, video=None, data_dir=None, video_id: Optional[st
     if (video is None) == (video_id is None):
         raise ValueError('give either a video file or a video_id (not both)')
     model, cfg, vocab = load_run(run_dir, which, device, build)
+    if getattr(model, 'choice_head', None) is not None:
+        raise ValueError(f'{run_dir} answers multiple-choice questions (AVQA): ask takes open questions; use '
+                         'predict on its data instead')
     data_dir, dev = Path(data_dir or cfg.data), resolve_device(str(device))
     enc = encode_question(question, vocab)                   # an unknown word fails before any decoding
     if video is not None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Optional
+import math
 
 import torch
 import torch.nn as nn
@@ -19,7 +20,7 @@ from .comparators import COMPARATORS, ComparatorConfig, make_comparator, weighte
 
 # %% auto 0
 __all__ = ['METHODS', 'COMPARATOR_DROPOUT', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS',
-           'ModelConfig', 'RecallGate', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
+           'ModelConfig', 'RecallGate', 'ChoiceHead', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
 
 # %% ../nbs/05_model.ipynb 7
 METHODS = ('baseline', 'ours', *COMPARATORS)   # the backbone alone, RMM + AVR, Table 3's comparators
@@ -49,7 +50,10 @@ class ModelConfig:
     # to backbones.make_backbone (e.g. d_model; 'variant' allowed)
     backbone_settings: dict = field(default_factory=dict)
     vocab_size: int = 93                   # question words incl. <pad>
-    n_answers: int = 42
+    n_answers: int = 42                    # open answers (MUSIC-AVQA): classes
+    # 0: an open answer, one of n_answers | 4: AVQA's multiple choice, a score for each candidate (ChoiceHead)
+    n_choices: int = 0
+    choice_dim: int = 64                   # n_choices > 0: width of the answer vector scored against candidates
     audio_dim: int = 128                   # raw audio feature size (VGGish)
     visual_shape: tuple = (512, 14, 14)    # raw visual map (C, H, W) (ResNet-18)
     method: str = 'ours'                   # 'baseline': backbone only | 'ours': + RMM + AVR | a comparator (03a)
@@ -100,6 +104,12 @@ def _validate(self: ModelConfig):
                  audio_dim=self.audio_dim, visual_shape=self.visual_shape)
     if bad := {k: v for k, v in sizes.items() if min(v if isinstance(v, tuple) else (v,)) < 1}:
         raise ValueError(f'n_slots, n_steps, vocab_size, n_answers, audio_dim and visual_shape must be >= 1, got {bad}')
+    if self.n_choices == 1 or self.n_choices < 0 or self.choice_dim < 1:
+        raise ValueError(f'n_choices must be 0 (open answers) or >= 2, choice_dim >= 1; got {self.n_choices}, '
+                         f'{self.choice_dim}')
+    if self.n_choices and self.method == 'drfuse':
+        raise ValueError("method='drfuse' answers from each representation over n_answers classes: it has no "
+                         'multiple-choice form (n_choices=0 only)')
     if not isinstance(self.backbone_settings, dict): raise ValueError('backbone_settings must be a dict')
     _check_settings('rmm_settings', self.rmm_settings, RMMConfig)
     _check_settings('avr_settings', self.avr_settings, AVRConfig)
@@ -118,7 +128,9 @@ AUX_NAMES = {'L_s': 'match'}   # backbone aux loss -> key in `losses` (AVST's au
 def _make_backbone(cfg: ModelConfig) -> AVQABackbone:
     "The backbone named in `cfg`, with its input sizes taken from `cfg`."
     s = dict(cfg.backbone_settings); variant = s.pop('variant', None)
-    sizes = dict(vocab_size=cfg.vocab_size, n_answers=cfg.n_answers, audio_dim=cfg.audio_dim,
+    # multiple choice: the backbone's answer layer gives a choice_dim vector, ChoiceHead scores the candidates
+    sizes = dict(vocab_size=cfg.vocab_size, n_answers=cfg.choice_dim if cfg.n_choices else cfg.n_answers,
+                 audio_dim=cfg.audio_dim,
                  visual_channels=cfg.visual_shape[0])
     for k, v in sizes.items():
         if s.get(k, v) != v:
@@ -141,6 +153,16 @@ class RecallGate(nn.Module):
         return torch.sigmoid(getattr(self, kind)(torch.cat([p.mean(1), f_t], -1)))         # (B, 1)
 
 # %% ../nbs/05_model.ipynb 19
+class ChoiceHead(nn.Module):
+    """AVQA's multiple choice: score each candidate answer k by the backbone's answer vector o (B, D) and the
+    candidate's sentence feature c_k (B, K, d) from the question encoder."""
+    def __init__(self, text_dim: int, dim: int):
+        super().__init__(); self.proj = nn.Linear(text_dim, dim)
+    def forward(self, o: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        # s_k = o^T W c_k / \sqrt{D}
+        return torch.einsum('bd,bkd->bk', o, self.proj(c)) / math.sqrt(o.shape[-1])       # (B, K) logits
+
+# %% ../nbs/05_model.ipynb 20
 class MissingAVQA(nn.Module):
     """Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with
     missing modalities."""
@@ -154,6 +176,7 @@ class MissingAVQA(nn.Module):
         # per segment: (d,), (C, H, W)
         self.audio_feat, self.visual_feat = tuple(shapes['audio']), tuple(shapes['visual'])
         self.rmm = self.avr = self.gate = self.comparator = None
+        self.choice_head = ChoiceHead(bb.cfg.d_model, cfg.choice_dim) if cfg.n_choices else None   # AVQA
         # raw-input means, set by `set_feature_means`; not saved (non-persistent), so checkpoints stay interchangeable
         if cfg.missing_fill == 'mean':
             self.register_buffer('audio_mean', torch.zeros(cfg.audio_dim), persistent=False)          # (audio_dim,)
@@ -189,7 +212,7 @@ def build_model(cfg) -> MissingAVQA:
     "The model of a `ModelConfig` (or of a dict of its fields, e.g. read from a run's config.json)."
     return MissingAVQA(cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg))
 
-# %% ../nbs/05_model.ipynb 26
+# %% ../nbs/05_model.ipynb 27
 @patch
 def missing_masks(self: MissingAVQA, batch: dict):
     "Boolean masks (B,) of the samples missing audio and visual: an absent key, or `{m}_present` False."
@@ -212,7 +235,7 @@ def missing_masks(self: MissingAVQA, batch: dict):
                          'at least one')
     return tuple(masks)
 
-# %% ../nbs/05_model.ipynb 29
+# %% ../nbs/05_model.ipynb 30
 @patch
 def _encode_present(self: MissingAVQA, batch: dict, kind: str, miss: torch.Tensor, T: int, like: torch.Tensor):
     """Modality features (B, T, *feat) of the rows where `kind` is present, zeros elsewhere; None if the
@@ -239,7 +262,7 @@ def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) 
         return self.backbone.encode_modalities(*pair)[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
-# %% ../nbs/05_model.ipynb 32
+# %% ../nbs/05_model.ipynb 33
 @patch
 def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 'given') -> MissingAVQA:
     """Mean raw audio (audio_dim,) and visual map (C, H, W) that `missing_fill='mean'` puts in place of a
@@ -255,7 +278,7 @@ def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 
     self.feature_means_from = str(source)
     return self
 
-# %% ../nbs/05_model.ipynb 35
+# %% ../nbs/05_model.ipynb 36
 @patch
 def pseudo(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tensor, recalled=None) -> torch.Tensor:
     """The stand-in for a missing `kind` (B, T, *feat) from the `present` features and the question: RMM's recall
@@ -275,7 +298,7 @@ def recall(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tenso
     if self.cfg.visual_recall == 'pooled': f_vp = f_vp.mean((-2, -1), keepdim=True).expand_as(f_vp)
     return f_vp
 
-# %% ../nbs/05_model.ipynb 36
+# %% ../nbs/05_model.ipynb 37
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     """Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of
@@ -298,21 +321,40 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
         f_a, f_v = f_a.index_put((rows,), a_hat.to(f_a.dtype)), f_v.index_put((rows,), v_hat.to(f_v.dtype))
     return f_a, f_v
 
-# %% ../nbs/05_model.ipynb 38
+# %% ../nbs/05_model.ipynb 39
+@patch
+def encode_choices(self: MissingAVQA, batch: dict):
+    "Sentence features (B, K, d) of the candidates `batch['choices']` (B, K, L); None for open answers."
+    if self.choice_head is None: return None
+    ch, K = batch.get('choices'), self.cfg.n_choices
+    if not torch.is_tensor(ch) or ch.dim() != 3 or ch.shape[1] != K or ch.shape[0] != batch['question'].shape[0]:
+        raise ValueError(f"a multiple-choice model needs batch['choices']: int64 ids [B, {K}, L], got "
+                         f"{tuple(ch.shape) if torch.is_tensor(ch) else ch!r}")
+    B, _, L = ch.shape
+    f_c = self.backbone.encode_question(ch.reshape(B * K, L)).f_t                  # (B*K, d): the question encoder
+    return f_c.view(B, K, -1)                                                       # (B, K, d)
+
+@patch
+def answer_logits(self: MissingAVQA, out: torch.Tensor, f_c=None) -> torch.Tensor:
+    "The backbone's output as logits: itself (open answers), or each candidate's score (f_c from encode_choices)."
+    return out if f_c is None else self.choice_head(out, f_c)
+
+# %% ../nbs/05_model.ipynb 40
 @patch
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
-    "Logits (B, n_answers) for a complete, audio-missing (no 'audio' key), visual-missing or mixed (`*_present`) batch."
+    """Logits (B, n_answers), or (B, n_choices) under multiple choice, for a complete, audio-missing (no 'audio'
+    key), visual-missing or mixed (`*_present`) batch."""
     am, vm = self.missing_masks(batch)
     # prompt ids only reach a backbone that reads them
     q = self.backbone.encode_text(batch['question'], batch.get('prompt'))
     T = batch['audio' if 'audio' in batch else 'visual'].shape[1]                   # shape only: never the values
     f_a, f_v = self._encode_present(batch, 'audio', am, T, q.f_t), self._encode_present(batch, 'visual', vm, T, q.f_t)
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
-    return self.backbone.answer(f_a, f_v, q)[0]
+    return self.answer_logits(self.backbone.answer(f_a, f_v, q)[0], self.encode_choices(batch))
 
-# %% ../nbs/05_model.ipynb 50
+# %% ../nbs/05_model.ipynb 52
 @patch
-def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None) -> dict:
+def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None, f_c=None) -> dict:
     """Eq. (8)'s missing-modality terms on real features: 'rmmr' (Eqs. 3-4), 'qa_audio_missing',
     'qa_visual_missing', 'ave' (Eq. 7)."""
     cfg, B, out = self.cfg, len(y), {}
@@ -336,11 +378,13 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
         out['ave'] = self.avr.ave_loss(f_a, f_v, generator=g)            # Eq. (7) on the real pair, Fig. 4a
     else: a_hat, v_hat = a_in, v_in
     q2 = QuestionFeatures(*(None if x is None else torch.cat([x, x]) for x in q))   # each question twice, (2B, ...)
-    ce = F.cross_entropy(self.backbone.answer(a_hat, v_hat, q2)[0], torch.cat([y, y]), reduction='none')  # (2B,)
+    f_c2 = None if f_c is None else torch.cat([f_c, f_c])                     # the candidates twice, (2B, K, d)
+    logits = self.answer_logits(self.backbone.answer(a_hat, v_hat, q2)[0], f_c2)
+    ce = F.cross_entropy(logits, torch.cat([y, y]), reduction='none')                       # (2B,)
     out['qa_audio_missing'], out['qa_visual_missing'] = ce[:B].mean(), ce[B:].mean()
     return out
 
-# %% ../nbs/05_model.ipynb 52
+# %% ../nbs/05_model.ipynb 54
 @patch
 def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tuple:
     """Modality dropout: masks (B,) of the samples that lose audio / visual, each with probability
@@ -349,7 +393,7 @@ def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tu
     p = self.cfg.modality_dropout
     return u < p / 2, (u >= p / 2) & (u < p)
 
-# %% ../nbs/05_model.ipynb 54
+# %% ../nbs/05_model.ipynb 56
 @patch
 def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
@@ -373,18 +417,20 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         if a_in.shape[1] != f_a.shape[1]: neg_f_v = None        # MAP's prompt segments: no L_s on a frozen grounding
     elif drop is not None: a_in, v_in = self.complete_features(f_a, f_v, q.f_t, *drop, generator)
     # Eq. (8)'s terms below see the real f_a, f_v
-    logits, aux = bb.answer(a_in, v_in, q, neg_f_v=neg_f_v)
-    out = {'qa': F.cross_entropy(logits, batch['answer']), **{AUX_NAMES.get(k, k): v for k, v in aux.items()}, **own}
+    out_, aux = bb.answer(a_in, v_in, q, neg_f_v=neg_f_v)
+    f_c = self.encode_choices(batch)                                # candidates' features (multiple choice)
+    out = {'qa': F.cross_entropy(self.answer_logits(out_, f_c), batch['answer']),
+           **{AUX_NAMES.get(k, k): v for k, v in aux.items()}, **own}
     total = out['qa'] + cfg.lambda_aux * sum(aux.values())
     if self.comparator is not None: total = total + weighted_loss(self.comparator.cfg, own)
     if cfg.method == 'ours':
-        out.update(self.missing_losses(f_a, f_v, q, batch['answer'], generator))
+        out.update(self.missing_losses(f_a, f_v, q, batch['answer'], generator, f_c))
         total = total + out['qa_audio_missing'] + out['qa_visual_missing']                  # L_avqa
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
         total = total + cfg.lambda_recon * out.get('recon', 0.)                                  # beyond Eq. (8)
     return {'total': total, **out}
 
-# %% ../nbs/05_model.ipynb 62
+# %% ../nbs/05_model.ipynb 70
 @patch
 def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     """Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts;
@@ -395,7 +441,7 @@ def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     if self.avr is not None: self.avr.cfg.check_inputs = on
     return self
 
-# %% ../nbs/05_model.ipynb 83
+# %% ../nbs/05_model.ipynb 91
 PRESETS = ('paper', 'authors', 'ours')
 _PRESET_SETTINGS = {
     'paper': dict(rmm_settings=dict(similarity='dot_sqrt', tau=1.0, tau_joint=1.0, loss_norm='sample'),
@@ -410,7 +456,7 @@ TRAIN_PRESETS = {'paper': dict(lr=1e-4, batch_size=4),
                  'authors': dict(lr=1e-4, batch_size=4, epochs=50, lr_step=20),
                  'ours': {}}
 
-# %% ../nbs/05_model.ipynb 84
+# %% ../nbs/05_model.ipynb 92
 def preset_settings(name: str, **over) -> dict:
     """ModelConfig fields of preset `name` (PRESETS) with `over` (sizes, backbone, ...) on top, dicts merged one level
     down: a partial dict, as `TrainConfig.model` takes it (the data fill in its sizes)."""

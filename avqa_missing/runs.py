@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import AVQADataset, FeatureStore, Vocab, atomic_write, load_annotations
+from .avqa import avqa_split, dataset_kind
 from .runtime import AMP_MODES, autocast, check_device, gather_predictions, resolve_device, to_device
 
 # %% auto 0
@@ -93,18 +94,20 @@ def check_train_config(self: TrainConfig):
 
 # %% ../nbs/05b_runs.ipynb 12
 def split_questions(data, split: str) -> list:
-    "The questions of `data/annotations/avqa-{split}.json`."
+    """The questions of `split` in `data`: MUSIC-AVQA's `annotations/avqa-{split}.json`, or AVQA's split formed
+    from `train_qa.json` / `val_qa.json` (00a_avqa)."""
+    if dataset_kind(data) == 'avqa': return avqa_split(data, split)
     return load_annotations(Path(data)/'annotations'/f'avqa-{split}.json')
 
 def open_store(data) -> FeatureStore:
     "The feature store `data/features.h5`."
     return FeatureStore(Path(data)/'features.h5')
 
-def model_settings(model: dict, vocab: Vocab, store: FeatureStore) -> dict:
-    """ModelConfig fields of `model` with vocab_size, audio_dim and visual_shape filled from the data (a
-    conflicting value is an error)."""
+def model_settings(model: dict, vocab: Vocab, store: FeatureStore, n_choices: int = 0) -> dict:
+    """ModelConfig fields of `model` with vocab_size, audio_dim, visual_shape and n_choices (4 for AVQA's
+    questions, `AVQADataset.n_choices`) filled from the data (a conflicting value is an error)."""
     filled = dict(vocab_size=len(vocab), audio_dim=int(store.audio_dim),
-                  visual_shape=[int(s) for s in store.visual_shape])
+                  visual_shape=[int(s) for s in store.visual_shape], n_choices=int(n_choices))
     for k, v in filled.items():
         given = model.get(k)
         if given is not None and (list(given) if k == 'visual_shape' else given) != v:
@@ -290,15 +293,13 @@ def prepare_run(cfg: TrainConfig, resuming: bool, main: bool = True) -> tuple:
     if resuming: check_resumable(run, cfg)
     train_q, val_q, store = split_questions(cfg.data, 'train'), split_questions(cfg.data, 'val'), open_store(cfg.data)
     for split, qs in (('train', train_q), ('val', val_q)):
-        if not qs:
-            raise ValueError(f"{Path(cfg.data)/'annotations'/f'avqa-{split}.json'} holds no questions: "
-                             f"training needs a non-empty {split} split")
+        if not qs: raise ValueError(f"the {split} split of {cfg.data} holds no questions: training needs one")
     vocab = Vocab.load(run/'vocab.json') if resuming else Vocab.build(train_q)
     # complete batches, negatives for AVST's L_s
     train_ds = AVQADataset(train_q, store, vocab, seed=cfg.seed)
     # used to select the checkpoint only
     val_ds = AVQADataset(val_q, store, vocab, negatives=False, seed=cfg.seed)
-    return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store)
+    return run, vocab, train_ds, val_ds, model_settings(cfg.model, vocab, store, train_ds.n_choices)
 
 # %% ../nbs/05b_runs.ipynb 43
 def init_from(model: nn.Module, source, partial: bool = False) -> tuple[int, list]:
