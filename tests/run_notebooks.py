@@ -9,6 +9,7 @@ A notebook runs the way `nbdev_test` runs it (`nbdev.test.test_nb`): execnb's `C
 `nbdev_export()` cells skipped. On top of that, so that the outputs are the same on every run:
 
 * before each notebook the random generators are seeded (`random`, numpy, torch: 0) and torch uses one thread;
+* the terminal is 100 columns wide (`COLUMNS`, for argparse's help) whatever runs it;
 * figures are PNGs at `DPI` dots per inch with no `Software` / date metadata;
 * warnings are printed as `Category: message` (no file path or line), each once per place per notebook,
   but for those from inside torch's C++ code (once per process, with torch's build paths), left out;
@@ -146,6 +147,7 @@ def run(nb_path, flags=None) -> dict:
     nb_path = Path(nb_path).resolve()
     flags = _skip_flags() if flags is None else set(flags)
     os.environ['IN_TEST'] = '1'
+    os.environ['COLUMNS'], os.environ['LINES'] = '100', '40'   # argparse's help (and anything else) wraps the same everywhere
     nb = NBProcessor(nb_path, procs=FrontmatterProc, process=True).nb
     for c in nb.cells:      # the committed outputs: a cell that prints nothing keeps what it is given
         if c.cell_type == 'code': c.outputs = []
@@ -312,7 +314,7 @@ def report(nb_path, diffs) -> str:
     nb_path = Path(nb_path)
     rel = nb_path.relative_to(ROOT) if nb_path.is_relative_to(ROOT) else nb_path
     lines = [f'{rel}: the committed outputs of {len(diffs)} cell(s) are not what the notebook produces '
-             f'(cell numbers count every cell from 0, as `nbdev_clean`s cell_number does):']
+             f'(cells counted from 0, markdown cells included):']
     for i, why in diffs: lines += [f'--- cell {i}:', why]
     lines.append(f'refresh them with: python tests/run_notebooks.py --save {rel}')
     return '\n'.join(lines)
