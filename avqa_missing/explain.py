@@ -256,7 +256,8 @@ def plot_explanation(e: dict, frames=None, title: str = '', max_segments: int = 
         plot_addressing(e['addressing'], ax_r, f"RMM addressing ({e['recalled']} recalled)", 'segment')
     else: ax_r.text(0.5, 0.5, 'no modality recalled', ha='center', va='center'); ax_r.axis('off')
     p, i = e['probs'].topk(min(TOP_K, len(e['probs'])))
-    bars = ax_a.barh([ANSWERS[j] for j in i.tolist()][::-1], p.numpy()[::-1])
+    names = e.get('answers') or ANSWERS                              # AVQA: the question's candidates
+    bars = ax_a.barh([names[j] for j in i.tolist()][::-1], p.numpy()[::-1])
     ax_a.bar_label(bars, fmt='%.2f', fontsize=7); ax_a.set(xlim=(0, 1.25 * float(p[0])), title='answers')
     missing = ', '.join(e['missing']) or 'nothing'
     fig.suptitle(f'{title}\nmissing: {missing}; grid: ' + ('frame' if frames is not None else
@@ -290,7 +291,8 @@ def explain_questions(run_dir, question_ids: Sequence[int], out_dir, data_dir=No
         if noisy: b = add_noise(b, noisy, NOISE_SIGMA[noisy], torch.Generator(dev).manual_seed(seed))
         q = questions[pos[qid]]
         title = f'{qid} ({q.type_name}): {question_text(q)} gold: {q.answer} [{scenario}]'
-        fig = plot_explanation(explain(model, b, seed), title=title)
+        e = {**explain(model, b, seed), 'answers': getattr(q, 'choices', None)}      # names of the scores
+        fig = plot_explanation(e, title=title)
         paths.append(save_figure(fig, Path(out_dir)/f'q{qid}.png'))
     return paths
 

@@ -331,7 +331,9 @@ def encode_choices(self: MissingAVQA, batch: dict):
         raise ValueError(f"a multiple-choice model needs batch['choices']: int64 ids [B, {K}, L], got "
                          f"{tuple(ch.shape) if torch.is_tensor(ch) else ch!r}")
     B, _, L = ch.shape
-    f_c = self.backbone.encode_question(ch.reshape(B * K, L)).f_t                  # (B*K, d): the question encoder
+    ids = ch.reshape(B * K, L)                                                      # (B*K, L)
+    # the question encoder; a backbone that also encodes a prompt (TSPM) gets the candidate as its own (unused)
+    f_c = self.backbone.encode_text(ids, ids if self.backbone.uses_prompt else None).f_t      # (B*K, d)
     return f_c.view(B, K, -1)                                                       # (B, K, d)
 
 @patch
@@ -430,7 +432,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         total = total + cfg.lambda_recon * out.get('recon', 0.)                                  # beyond Eq. (8)
     return {'total': total, **out}
 
-# %% ../nbs/05_model.ipynb 70
+# %% ../nbs/05_model.ipynb 72
 @patch
 def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     """Switch on/off every check of input *values* (NaN/inf, id ranges, masks) in the model and its parts;
@@ -441,7 +443,7 @@ def set_value_checks(self: MissingAVQA, on: bool = True) -> MissingAVQA:
     if self.avr is not None: self.avr.cfg.check_inputs = on
     return self
 
-# %% ../nbs/05_model.ipynb 91
+# %% ../nbs/05_model.ipynb 93
 PRESETS = ('paper', 'authors', 'ours')
 _PRESET_SETTINGS = {
     'paper': dict(rmm_settings=dict(similarity='dot_sqrt', tau=1.0, tau_joint=1.0, loss_norm='sample'),
@@ -456,7 +458,7 @@ TRAIN_PRESETS = {'paper': dict(lr=1e-4, batch_size=4),
                  'authors': dict(lr=1e-4, batch_size=4, epochs=50, lr_step=20),
                  'ours': {}}
 
-# %% ../nbs/05_model.ipynb 92
+# %% ../nbs/05_model.ipynb 94
 def preset_settings(name: str, **over) -> dict:
     """ModelConfig fields of preset `name` (PRESETS) with `over` (sizes, backbone, ...) on top, dicts merged one level
     down: a partial dict, as `TrainConfig.model` takes it (the data fill in its sizes)."""

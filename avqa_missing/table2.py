@@ -15,8 +15,8 @@ from .evaluate import AVQA_COLUMNS, TABLE2_HEADS, write_json
 from .avqa import dataset_kind
 
 # %% auto 0
-__all__ = ['TABLE2_SCENARIOS', 'PAPER_TABLE2', 'TABLE2_MODELS', 'COUPLED_AVQA', 'table2_study', 'table2_markdown',
-           'write_table2_report']
+__all__ = ['TABLE2_SCENARIOS', 'PAPER_TABLE2', 'TABLE2_MODELS', 'COUPLED_AVQA', 'CONTROL_ROW', 'CONTROL', 'table2_study',
+           'control_study', 'table2_markdown', 'versus_control', 'write_table2_report']
 
 # %% ../nbs/09c_avqa.ipynb 6
 TABLE2_SCENARIOS = ('visual-missing', 'audio-missing')     # Table 2's upper and lower halves
@@ -45,6 +45,27 @@ def table2_study(out='avqa_table2', seeds=(0, 1, 2), videos: int = 1500, epochs:
                           synth_settings)
 
 # %% ../nbs/09c_avqa.ipynb 12
+CONTROL_ROW, CONTROL = 'AVST, zero-filled pairs', dict(use_rmm=False, use_avr=False)   # = reproduction.ABLATIONS'
+
+def control_study(out, res: dict, seeds=(0, 1, 2), epochs: int = 6, lr: float = 3e-3, progress: bool = False) -> dict:
+    """Add the zero-filled-pairs control to `res` (a `table2_study` result in `out`): AVST+Ours' training with zeros
+    for the missing modality instead of RMM + AVR, from the same AVST run."""
+    from avqa_missing.reproduction import scalars
+    from avqa_missing.evaluate import evaluate_run
+    from avqa_missing.runs import TrainConfig
+    from avqa_missing.train import train
+    ep2 = max(epochs // 2, 1)                                               # as +Ours is fine-tuned
+    for s in seeds:
+        root = Path(out)/f'seed{s}'
+        data = Path(res.get('data') or root/'data')
+        run = train(TrainConfig(data=str(data), out=str(root/'avst-zero-pairs'), seed=s, progress=progress,
+                                model={**TABLE2_MODELS['AVST'], 'method': 'ours', **CONTROL}, epochs=ep2, lr=lr / 3,
+                                lr_step=max(ep2 - 1, 1), init=str(root/'avst')))
+        res['seeds'][str(s)]['rows'][CONTROL_ROW] = {sc: scalars(evaluate_run(run, data, 'test', sc))
+                                                     for sc in ('complete', 'audio-missing', 'visual-missing')}
+    return res
+
+# %% ../nbs/09c_avqa.ipynb 15
 def _seeds(res: dict, row: str, scenario: str, key: str) -> np.ndarray:
     "The value of `key` for `row` under `scenario` in each seed (NaN where missing)."
     get = lambda s: s['rows'].get(row, {}).get(scenario, {}).get(key)
@@ -52,27 +73,36 @@ def _seeds(res: dict, row: str, scenario: str, key: str) -> np.ndarray:
 
 def table2_markdown(res: dict, scenarios=TABLE2_SCENARIOS, digits: int = 2) -> str:
     "Markdown of Table 2's layout from `table2_study`'s result: means over seeds, All Avg ± sd, the paper's All Avg."
-    rows = [r for r in PAPER_TABLE2 if any(r in s['rows'] for s in res['seeds'].values())]
+    rows = [r for r in (*PAPER_TABLE2, CONTROL_ROW) if any(r in s['rows'] for s in res['seeds'].values())]
     cols = list(AVQA_COLUMNS)[:-1]
     head = ['| scenario | method | ' + ' | '.join(TABLE2_HEADS[c] for c in cols) + ' | All Avg | paper All Avg |',
             '|---|---|' + '---:|' * (len(cols) + 2)]
-    out = []
+    out, paper = [], lambda r, sc: f'{PAPER_TABLE2[r][TABLE2_SCENARIOS.index(sc)]:.2f}' if r in PAPER_TABLE2 else '-'
     for sc in scenarios:
         for r in rows:
             m = lambda k: '-' if np.isnan(x := _seeds(res, r, sc, k)).all() else f'{np.nanmean(x):.{digits}f}'
             a = _seeds(res, r, sc, 'All Avg')
             sd = f' ± {np.std(a, ddof=1):.{digits}f}' if len(a) > 1 else ''
             out.append(f"| {sc.replace('-', ' ')} | {r} | " + ' | '.join(m(c) for c in cols)
-                       + f' | {np.nanmean(a):.{digits}f}{sd} | {PAPER_TABLE2[r][TABLE2_SCENARIOS.index(sc)]:.2f} |')
+                       + f' | {np.nanmean(a):.{digits}f}{sd} | {paper(r, sc)} |')
     return '\n'.join(head + out)
 
-# %% ../nbs/09c_avqa.ipynb 16
+# %% ../nbs/09c_avqa.ipynb 19
+def versus_control(res: dict) -> str:
+    "Markdown: AVST+Ours minus the zero-filled-pairs control, paired by seed ('' if the control was not run)."
+    if not all(CONTROL_ROW in s['rows'] for s in res['seeds'].values()): return ''
+    from avqa_missing.reproduction import SC_LABEL, interval_cell, paired
+    scs = ('complete', 'audio-missing', 'visual-missing')
+    lines = ['| | ' + ' | '.join(SC_LABEL[s] for s in scs) + ' |', '|---' * (len(scs) + 1) + '|',
+             '| AVST+Ours | ' + ' | '.join(interval_cell(paired(res, CONTROL_ROW, 'AVST+Ours', s)) for s in scs) + ' |']
+    return '\nAVST+Ours minus the zero-filled pairs control, All Avg, paired by seed:\n\n' + '\n'.join(lines) + '\n'
+
 def write_table2_report(res: dict, out) -> Path:
     "OUT/table2.json (the study's results) and OUT/table2.md (Table 2 and the paired differences); returns the .md."
     out = Path(out); write_json(out/'table2.json', res)
     names = {r: r for r in TABLE2_MODELS if any(r in s['rows'] for s in res['seeds'].values())}
     text = (f"# Table 2 on the embedded AVQA-style benchmark ({len(res['seeds'])} seed(s))\n\n"
             + table2_markdown(res) + '\n\n+Ours minus the backbone, All Avg, paired by seed:\n\n'
-            + plugin_table(res, names) + '\n')
+            + plugin_table(res, names) + '\n' + versus_control(res))
     (out/'table2.md').write_text(text)
     return out/'table2.md'
