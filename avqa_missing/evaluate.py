@@ -154,6 +154,10 @@ def evaluate(model, data_dir, vocab, split: str = 'test', scenario: str = 'compl
     # features of another size: say so
     if is_dataclass(getattr(model, 'cfg', None)): check_store_fits(asdict(model.cfg), store)
     ds = AVQADataset(questions, store, vocab, missing=missing, negatives=False, seed=seed)
+    trained_on = getattr(getattr(model, 'cfg', None), 'n_choices', ds.n_choices)
+    if trained_on != ds.n_choices:                   # 42 open answers scored against 4 candidates: meaningless
+        kind = lambda n: f'AVQA (multiple choice among {n})' if n else 'MUSIC-AVQA (open answers)'
+        raise ValueError(f'{data_dir} holds {kind(ds.n_choices)} questions; the model answers {kind(trained_on)}')
     # under torchrun: a shard per rank, predictions gathered
     info = dist_info() if dist.is_initialized() else DistInfo()
     loader = make_loader(ds, batch_size, num_workers=num_workers, pin_memory=device.type == 'cuda',

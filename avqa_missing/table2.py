@@ -34,22 +34,28 @@ COUPLED_AVQA = dict(p_onscreen=1.0, motion_cue=2.0, ambience=1.0)
 
 def table2_study(out='avqa_table2', seeds=(0, 1, 2), videos: int = 1500, epochs: int = 6, lr: float = 3e-3,
                  models: Optional[dict] = None, results: Optional[str] = None, progress: bool = False,
-                 data: Optional[str] = None, synth_settings: Optional[dict] = None) -> dict:
+                 data: Optional[str] = None, synth_settings: Optional[dict] = None, control: bool = True) -> dict:
     """Table 2's runs on the embedded AVQA-style benchmark of each seed, or on `data` (an AVQA directory, e.g. real
-    features) for every seed (`backbone_study` with dataset='avqa'; `synth_settings`: AVQASynthConfig fields):
-    {'seeds': {s: {'rows': {row: {scenario: table}}}}}; finished runs are reused."""
+    features) for every seed (`backbone_study` with dataset='avqa'; `synth_settings`: AVQASynthConfig fields), and
+    with `control` the zero-filled pairs control beside AVST (`control_study` below): {'seeds': {s: {'rows': {row:
+    {scenario: table}}}}}; finished runs are reused."""
     if data is not None and dataset_kind(data) != 'avqa':
         raise ValueError(f'{data} holds MUSIC-AVQA annotations; Table 2 needs an AVQA directory '
                          '(annotations/train_qa.json, val_qa.json)')
-    return backbone_study(out, models or TABLE2_MODELS, seeds, epochs, lr, videos, results, progress, 'avqa', data,
-                          synth_settings)
+    models = models or TABLE2_MODELS
+    res = backbone_study(out, models, seeds, epochs, lr, videos, results, progress, 'avqa', data, synth_settings)
+    if not (control and 'AVST' in models): return res
+    res = control_study(out, res, seeds, epochs, lr, progress, models['AVST'])
+    if results: Path(results).write_text(json.dumps(res, indent=1))
+    return res
 
 # %% ../nbs/09c_avqa.ipynb 12
 CONTROL_ROW, CONTROL = 'AVST, zero-filled pairs', dict(use_rmm=False, use_avr=False)   # = reproduction.ABLATIONS'
 
-def control_study(out, res: dict, seeds=(0, 1, 2), epochs: int = 6, lr: float = 3e-3, progress: bool = False) -> dict:
-    """Add the zero-filled-pairs control to `res` (a `table2_study` result in `out`): AVST+Ours' training with zeros
-    for the missing modality instead of RMM + AVR, from the same AVST run."""
+def control_study(out, res: dict, seeds=(0, 1, 2), epochs: int = 6, lr: float = 3e-3, progress: bool = False,
+                  model: Optional[dict] = None) -> dict:
+    """Add the zero-filled-pairs control to `res` (a `backbone_study` result in `out`): AVST+Ours' training with zeros
+    for the missing modality instead of RMM + AVR, from the same AVST run (`model`: its settings)."""
     from avqa_missing.reproduction import scalars
     from avqa_missing.evaluate import evaluate_run
     from avqa_missing.runs import TrainConfig
@@ -58,9 +64,9 @@ def control_study(out, res: dict, seeds=(0, 1, 2), epochs: int = 6, lr: float = 
     for s in seeds:
         root = Path(out)/f'seed{s}'
         data = Path(res.get('data') or root/'data')
+        settings = {**(model or TABLE2_MODELS['AVST']), 'method': 'ours', **CONTROL}
         run = train(TrainConfig(data=str(data), out=str(root/'avst-zero-pairs'), seed=s, progress=progress,
-                                model={**TABLE2_MODELS['AVST'], 'method': 'ours', **CONTROL}, epochs=ep2, lr=lr / 3,
-                                lr_step=max(ep2 - 1, 1), init=str(root/'avst')))
+                                model=settings, epochs=ep2, lr=lr / 3, lr_step=max(ep2 - 1, 1), init=str(root/'avst')))
         res['seeds'][str(s)]['rows'][CONTROL_ROW] = {sc: scalars(evaluate_run(run, data, 'test', sc))
                                                      for sc in ('complete', 'audio-missing', 'visual-missing')}
     return res
@@ -101,7 +107,8 @@ def write_table2_report(res: dict, out) -> Path:
     "OUT/table2.json (the study's results) and OUT/table2.md (Table 2 and the paired differences); returns the .md."
     out = Path(out); write_json(out/'table2.json', res)
     names = {r: r for r in TABLE2_MODELS if any(r in s['rows'] for s in res['seeds'].values())}
-    text = (f"# Table 2 on the embedded AVQA-style benchmark ({len(res['seeds'])} seed(s))\n\n"
+    where = f"{res['data']}" if res.get('data') else 'the embedded AVQA-style benchmark'
+    text = (f"# Table 2 on {where} ({len(res['seeds'])} seed(s))\n\n"
             + table2_markdown(res) + '\n\n+Ours minus the backbone, All Avg, paired by seed:\n\n'
             + plugin_table(res, names) + '\n' + versus_control(res))
     (out/'table2.md').write_text(text)
