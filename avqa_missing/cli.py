@@ -11,7 +11,7 @@ from fastcore.script import Param, anno_parser, call_parse, store_true
 
 from .data import (AVQA_SAMPLING, MUSIC_AVQA_SAMPLING, Sampling, convert_official, load_annotations,
                                SPLITS)
-from .avqa import AVQA_FILES, DATASETS, load_avqa
+from .avqa import AVQA_FILES, DATASETS, dataset_kind, load_avqa
 from .synth import SIZES, SynthConfig, synthesize
 from .runs import TrainConfig
 from .runtime import DistributedTrainingError, finish_distributed
@@ -265,6 +265,8 @@ def report(out: Param('working directory: benchmarks, runs, report.json, report.
         from avqa_missing.table2 import table2_study, write_table2_report
         res = table2_study(out, seeds=seed_list, videos=videos, progress=not quiet, data=data, **extra)
         return print(write_table2_report(res, out).read_text())
+    if data and dataset_kind(data) == 'avqa':
+        raise ValueError(f'{data} holds AVQA annotations: its table is Table 2 (report --study avqa --data {data})')
     names = lambda s: tuple(x.strip() for x in s.split(',') if x.strip())
     rc = scale_config(scale, **{**dict(out=out, data=data, seeds=seed_list, videos=videos, device=device,
                                        preset=preset, presets=names(presets), fixes=names(fixes),
