@@ -12,7 +12,8 @@ from typing import Sequence
 
 # %% auto 0
 __all__ = ['AVQA_TYPES', 'AVQA_ROW_KEYS', 'N_CHOICES', 'PAPER_SPLITS', 'VAL_FRACTION', 'DATASETS', 'AVQA_FILES', 'avqa_words',
-           'AVQAQuestion', 'parse_avqa_row', 'load_avqa', 'holdout_videos', 'avqa_splits', 'dataset_kind', 'avqa_split']
+           'AVQAQuestion', 'parse_avqa_row', 'read_json_list', 'load_avqa', 'holdout_videos', 'avqa_splits',
+           'dataset_kind', 'avqa_split']
 
 # %% ../nbs/00a_avqa.ipynb 6
 AVQA_TYPES = ('Which', 'Come From', 'Happening', 'Where', 'Why', 'Before Next', 'When', 'Used For')  # official order
@@ -71,14 +72,20 @@ def parse_avqa_row(row, where: str = 'row') -> AVQAQuestion:
                         row.get('question_relation'))
 
 # %% ../nbs/00a_avqa.ipynb 14
-def load_avqa(path, skip_bad: bool = False) -> list[AVQAQuestion]:
-    "Read an AVQA annotation file (`train_qa.json`, `val_qa.json`) into `AVQAQuestion`s, checking every row."
+def read_json_list(path, what: str = 'annotation file') -> list:
+    """The JSON list of questions in `path`; a missing file, invalid JSON or another JSON type is one error naming
+    `path` (both datasets' readers use it: `data.load_annotations` too)."""
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'AVQA annotation file not found: {path}')
+    if not path.is_file(): raise FileNotFoundError(f'{what} not found: {path}')
     try: rows = json.loads(path.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
     if not isinstance(rows, list):
         raise ValueError(f'{path}: expected a JSON list of questions, got {type(rows).__name__}')
+    return rows
+
+def load_avqa(path, skip_bad: bool = False) -> list[AVQAQuestion]:
+    "Read an AVQA annotation file (`train_qa.json`, `val_qa.json`) into `AVQAQuestion`s, checking every row."
+    path, rows = Path(path), read_json_list(path, 'AVQA annotation file')
     qs, errors, first = [], [], {}
     for i, r in enumerate(rows):
         where = f"{path.name} row {i}" + (f" (id {r.get('id')!r})" if isinstance(r, dict) and 'id' in r else '')

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .avqa import AVQA_TYPES, N_CHOICES, AVQAQuestion
+from .avqa import AVQA_TYPES, N_CHOICES, AVQAQuestion, read_json_list
 
 # %% auto 0
 __all__ = ['QUESTION_TYPES', 'TYPE_NAMES', 'INSTRUMENTS', 'COUNTS', 'ANSWERS', 'ANSWER_ID', 'PLACEHOLDERS', 'ROW_KEYS', 'SPLITS',
@@ -111,12 +111,7 @@ SPLITS = ('train', 'val', 'test')
 
 def load_annotations(path, keep_deleted: bool = False) -> list[Question]:
     "Read an official `avqa-{split}.json` file into `Question`s (rows flagged `question_deleted` dropped by default)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'annotation file not found: {path}')
-    try: rows = json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
-    if not isinstance(rows, list):
-        raise ValueError(f'{path}: expected a JSON list of questions, got {type(rows).__name__}')
+    path, rows = Path(path), read_json_list(path)             # (00a_avqa's: both datasets read their files so)
     qid = lambda r: f" (question_id {r.get('question_id')})" if isinstance(r, dict) else ''
     where = lambda i, r: f'{path.name} row {i}{qid(r)}'
     qs = [parse_question(r, where(i, r)) for i, r in enumerate(rows)]

@@ -20,7 +20,7 @@ from .comparators import COMPARATORS, ComparatorConfig, make_comparator, weighte
 
 # %% auto 0
 __all__ = ['METHODS', 'COMPARATOR_DROPOUT', 'FILLS', 'VISUAL_RECALLS', 'RMM_DEFAULTS', 'AUX_NAMES', 'PRESETS', 'TRAIN_PRESETS',
-           'ModelConfig', 'RecallGate', 'ChoiceHead', 'MissingAVQA', 'build_model', 'preset_settings', 'model_preset']
+           'ModelConfig', 'RecallGate', 'MissingAVQA', 'build_model', 'ChoiceHead', 'preset_settings', 'model_preset']
 
 # %% ../nbs/05_model.ipynb 7
 METHODS = ('baseline', 'ours', *COMPARATORS)   # the backbone alone, RMM + AVR, Table 3's comparators
@@ -153,16 +153,6 @@ class RecallGate(nn.Module):
         return torch.sigmoid(getattr(self, kind)(torch.cat([p.mean(1), f_t], -1)))         # (B, 1)
 
 # %% ../nbs/05_model.ipynb 19
-class ChoiceHead(nn.Module):
-    """AVQA's multiple choice: score each candidate answer k by the backbone's answer vector o (B, D) and the
-    candidate's sentence feature c_k (B, K, d) from the question encoder."""
-    def __init__(self, text_dim: int, dim: int):
-        super().__init__(); self.proj = nn.Linear(text_dim, dim)
-    def forward(self, o: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        # s_k = o^T W c_k / \sqrt{D}
-        return torch.einsum('bd,bkd->bk', o, self.proj(c)) / math.sqrt(o.shape[-1])       # (B, K) logits
-
-# %% ../nbs/05_model.ipynb 20
 class MissingAVQA(nn.Module):
     """Backbone + RMM generator (§3.1) + AVR diffusion (§3.2), trained with Eq. (8); `forward` answers with
     missing modalities."""
@@ -212,7 +202,7 @@ def build_model(cfg) -> MissingAVQA:
     "The model of a `ModelConfig` (or of a dict of its fields, e.g. read from a run's config.json)."
     return MissingAVQA(cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg))
 
-# %% ../nbs/05_model.ipynb 27
+# %% ../nbs/05_model.ipynb 26
 @patch
 def missing_masks(self: MissingAVQA, batch: dict):
     "Boolean masks (B,) of the samples missing audio and visual: an absent key, or `{m}_present` False."
@@ -235,7 +225,7 @@ def missing_masks(self: MissingAVQA, batch: dict):
                          'at least one')
     return tuple(masks)
 
-# %% ../nbs/05_model.ipynb 30
+# %% ../nbs/05_model.ipynb 29
 @patch
 def _encode_present(self: MissingAVQA, batch: dict, kind: str, miss: torch.Tensor, T: int, like: torch.Tensor):
     """Modality features (B, T, *feat) of the rows where `kind` is present, zeros elsewhere; None if the
@@ -262,7 +252,7 @@ def _stand_in(self: MissingAVQA, kind: str, n: int, T: int, like: torch.Tensor) 
         return self.backbone.encode_modalities(*pair)[int(kind == 'visual')]
     return like.new_zeros(n, T, *(self.audio_feat if kind == 'audio' else self.visual_feat))
 
-# %% ../nbs/05_model.ipynb 33
+# %% ../nbs/05_model.ipynb 32
 @patch
 def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 'given') -> MissingAVQA:
     """Mean raw audio (audio_dim,) and visual map (C, H, W) that `missing_fill='mean'` puts in place of a
@@ -278,7 +268,7 @@ def set_feature_means(self: MissingAVQA, audio_mean, visual_mean, source: str = 
     self.feature_means_from = str(source)
     return self
 
-# %% ../nbs/05_model.ipynb 36
+# %% ../nbs/05_model.ipynb 35
 @patch
 def pseudo(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tensor, recalled=None) -> torch.Tensor:
     """The stand-in for a missing `kind` (B, T, *feat) from the `present` features and the question: RMM's recall
@@ -298,7 +288,7 @@ def recall(self: MissingAVQA, kind: str, present: torch.Tensor, f_t: torch.Tenso
     if self.cfg.visual_recall == 'pooled': f_vp = f_vp.mean((-2, -1), keepdim=True).expand_as(f_vp)
     return f_vp
 
-# %% ../nbs/05_model.ipynb 37
+# %% ../nbs/05_model.ipynb 36
 @patch
 def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_missing, generator=None):
     """Replace each sample's missing modality: RMM recall or `missing_fill`, then (ours) AVR enhancement of
@@ -321,9 +311,9 @@ def complete_features(self: MissingAVQA, f_a, f_v, f_t, audio_missing, visual_mi
         f_a, f_v = f_a.index_put((rows,), a_hat.to(f_a.dtype)), f_v.index_put((rows,), v_hat.to(f_v.dtype))
     return f_a, f_v
 
-# %% ../nbs/05_model.ipynb 39
+# %% ../nbs/05_model.ipynb 38
 @patch
-def encode_choices(self: MissingAVQA, batch: dict):
+def choice_features(self: MissingAVQA, batch: dict):          # multiple choice: see "Multiple choice (AVQA)"
     "Sentence features (B, K, d) of the candidates `batch['choices']` (B, K, L); None for open answers."
     if self.choice_head is None: return None
     ch, K = batch.get('choices'), self.cfg.n_choices
@@ -338,10 +328,10 @@ def encode_choices(self: MissingAVQA, batch: dict):
 
 @patch
 def answer_logits(self: MissingAVQA, out: torch.Tensor, f_c=None) -> torch.Tensor:
-    "The backbone's output as logits: itself (open answers), or each candidate's score (f_c from encode_choices)."
+    "The backbone's output as logits: itself (open answers), or each candidate's score (f_c from choice_features)."
     return out if f_c is None else self.choice_head(out, f_c)
 
-# %% ../nbs/05_model.ipynb 40
+# %% ../nbs/05_model.ipynb 39
 @patch
 def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     """Logits (B, n_answers), or (B, n_choices) under multiple choice, for a complete, audio-missing (no 'audio'
@@ -352,9 +342,9 @@ def forward(self: MissingAVQA, batch: dict, generator=None) -> torch.Tensor:
     T = batch['audio' if 'audio' in batch else 'visual'].shape[1]                   # shape only: never the values
     f_a, f_v = self._encode_present(batch, 'audio', am, T, q.f_t), self._encode_present(batch, 'visual', vm, T, q.f_t)
     f_a, f_v = self.complete_features(f_a, f_v, q.f_t, am, vm, generator)
-    return self.answer_logits(self.backbone.answer(f_a, f_v, q)[0], self.encode_choices(batch))
+    return self.answer_logits(self.backbone.answer(f_a, f_v, q)[0], self.choice_features(batch))
 
-# %% ../nbs/05_model.ipynb 52
+# %% ../nbs/05_model.ipynb 51
 @patch
 def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generator=None, f_c=None) -> dict:
     """Eq. (8)'s missing-modality terms on real features: 'rmmr' (Eqs. 3-4), 'qa_audio_missing',
@@ -386,7 +376,7 @@ def missing_losses(self: MissingAVQA, f_a, f_v, q: QuestionFeatures, y, generato
     out['qa_audio_missing'], out['qa_visual_missing'] = ce[:B].mean(), ce[B:].mean()
     return out
 
-# %% ../nbs/05_model.ipynb 54
+# %% ../nbs/05_model.ipynb 53
 @patch
 def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tuple:
     """Modality dropout: masks (B,) of the samples that lose audio / visual, each with probability
@@ -395,7 +385,7 @@ def dropout_masks(self: MissingAVQA, B: int, device='cpu', generator=None) -> tu
     p = self.cfg.modality_dropout
     return u < p / 2, (u >= p / 2) & (u < p)
 
-# %% ../nbs/05_model.ipynb 56
+# %% ../nbs/05_model.ipynb 55
 @patch
 def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     "Training losses on a complete batch: {'total', 'qa', aux (e.g. 'match'), and for ours the terms of Eq. (8)}."
@@ -420,7 +410,7 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
     elif drop is not None: a_in, v_in = self.complete_features(f_a, f_v, q.f_t, *drop, generator)
     # Eq. (8)'s terms below see the real f_a, f_v
     out_, aux = bb.answer(a_in, v_in, q, neg_f_v=neg_f_v)
-    f_c = self.encode_choices(batch)                                # candidates' features (multiple choice)
+    f_c = self.choice_features(batch)                                # candidates' features (multiple choice)
     out = {'qa': F.cross_entropy(self.answer_logits(out_, f_c), batch['answer']),
            **{AUX_NAMES.get(k, k): v for k, v in aux.items()}, **own}
     total = out['qa'] + cfg.lambda_aux * sum(aux.values())
@@ -431,6 +421,16 @@ def losses(self: MissingAVQA, batch: dict, generator=None) -> dict:
         total = total + cfg.lambda_rmmr * out.get('rmmr', 0.) + cfg.lambda_ave * out.get('ave', 0.)   # Eq. (8)
         total = total + cfg.lambda_recon * out.get('recon', 0.)                                  # beyond Eq. (8)
     return {'total': total, **out}
+
+# %% ../nbs/05_model.ipynb 63
+class ChoiceHead(nn.Module):
+    """AVQA's multiple choice: score each candidate answer k by the backbone's answer vector o (B, D) and the
+    candidate's sentence feature c_k (B, K, d) from the question encoder."""
+    def __init__(self, text_dim: int, dim: int):
+        super().__init__(); self.proj = nn.Linear(text_dim, dim)
+    def forward(self, o: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        # s_k = o^T W c_k / \sqrt{D}
+        return torch.einsum('bd,bkd->bk', o, self.proj(c)) / math.sqrt(o.shape[-1])       # (B, K) logits
 
 # %% ../nbs/05_model.ipynb 72
 @patch
